@@ -1,0 +1,59 @@
+"""The vocabularies of the DeepNets-1M space, in their published order.
+
+The order matters: GHN checkpoints index node-type embeddings by position in
+:data:`NODE_TYPES`, so it must never change.
+"""
+
+from __future__ import annotations
+
+#: Cell operations (the extended DARTS list of DeepNets-1M).
+PRIMITIVES: tuple[str, ...] = (
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+    "conv_1x1",
+    "conv_7x1_1x7",
+    "conv_3x3",
+    "conv_5x5",
+    "conv_7x7",
+    "msa",
+    "cse",
+)
+
+#: Node types of the computational graph.
+NODE_TYPES: tuple[str, ...] = (
+    "max_pool",
+    "avg_pool",
+    "sep_conv",
+    "dil_conv",
+    "conv",
+    "msa",
+    "cse",
+    "sum",
+    "concat",
+    "input",
+    "bias",
+    "bn",
+    "ln",
+    "pos_enc",
+    "glob_avg",
+)
+
+NODE_INDEX: dict[str, int] = {name: i for i, name in enumerate(NODE_TYPES)}
+
+POOLING_OPS = frozenset({"max_pool_3x3", "avg_pool_3x3"})
+#: Ops that own parameters (before normalisation layers are counted).
+LEARNABLE_OPS = frozenset(
+    {"sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5", "conv_1x1",
+     "conv_7x1_1x7", "conv_3x3", "conv_5x5", "conv_7x7", "msa", "cse"}
+)
+CONV_OPS = frozenset(
+    {"sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5", "conv_1x1",
+     "conv_7x1_1x7", "conv_3x3", "conv_5x5", "conv_7x7"}
+)
+BIG_CONV_OPS = frozenset({"conv_5x5", "conv_7x7"})
