@@ -438,7 +438,8 @@ def example_results(method: str = "example", n: int = 8, seed: int = 0, *,
                     suite: str = "deepnets1m", split: str = "test", dataset: str = "cifar10",
                     split_sha256: str = "0" * 64, dataset_sha256: str = "1" * 64,
                     base_top1: float = 50.0, failed: Sequence[int] = (),
-                    speedup: bool = False, finetune: bool = False, n_boot: int = 1000) -> Results:
+                    speedup: bool = False, finetune: bool = False,
+                    n_boot: int = DEFAULT_N_BOOT) -> Results:
     """A small synthetic but valid Results: for docs, tests and trying the leaderboard."""
     rng = np.random.default_rng(seed)
     records = []

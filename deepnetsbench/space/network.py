@@ -156,7 +156,7 @@ def _check_spec(spec: ArchSpec) -> None:
     for cell, concat in ((g.normal, g.normal_concat), (g.reduce, g.reduce_concat)):
         if len(cell) == 0 or len(cell) % 2:
             raise ValueError("a cell needs two (op, input) pairs per step")
-        for j, (op, idx) in enumerate(cell):
+        for j, (_op, idx) in enumerate(cell):
             if not 0 <= idx < j // 2 + 2:
                 raise ValueError(f"op {j} reads state {idx}, which does not exist yet")
         for step in range(len(cell) // 2):
