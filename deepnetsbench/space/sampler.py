@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepnetsbench.graph.derive import count_params, graph_from_spec
 from deepnetsbench.space.genotype import ArchSpec, Genotype, NetArgs
 from deepnetsbench.space.primitives import (
     BIG_CONV_OPS,
@@ -108,12 +107,14 @@ def _reaches_output(cell, concat, steps: int) -> bool:
     return all(n in alive for n in range(2, steps + 2)) and (0 in alive or 1 in alive)
 
 
-def sample_arch(cfg: SplitConfig, index: int, max_tries: int = 1000) -> ArchSpec:
-    """The ``index``-th architecture of a split (deterministic)."""
+def sample_arch(cfg: SplitConfig, index: int, max_tries: int = 10000,
+                exclude: frozenset[str] | set[str] = frozenset()) -> ArchSpec:
+    """The ``index``-th architecture of a split (deterministic). Architectures whose
+    :meth:`ArchSpec.key` is in ``exclude`` are rejected like invalid ones."""
     rng = _rng(cfg, index)
     for _ in range(max_tries):
         spec = _propose(rng, cfg)
-        if spec is not None and _accept(spec, cfg):
+        if spec is not None and _accept(spec, cfg) and (not exclude or spec.key() not in exclude):
             return spec
     raise RuntimeError(f"no valid architecture after {max_tries} proposals ({cfg.name}/{index})")
 
@@ -164,9 +165,62 @@ def _propose(rng: np.random.Generator, cfg: SplitConfig) -> ArchSpec | None:
 
 
 def _accept(spec: ArchSpec, cfg: SplitConfig) -> bool:
+    from deepnetsbench.graph.derive import count_params, graph_from_spec  # graph imports space
+
     graph = graph_from_spec(spec, 10, 32)
     if graph.num_params > cfg.max_params:
         return False
     if len(graph.dead_nodes()):  # some layer cannot reach the output: disconnected
         return False
     return count_params(spec, 1000, 224) <= cfg.max_params
+
+
+# -- evaluation widths -----------------------------------------------------------------------
+#: Evaluation nets are wider than the C = 32 the sampler works at (see docs/space.md).
+EVAL_MIN_PARAMS = 2_500_000
+EVAL_C_MIN, EVAL_C_STEP, EVAL_C_MAX = 32, 16, 512
+WIDE_FACTOR = 4
+
+
+def eval_width(spec: ArchSpec) -> int:
+    """Smallest C in 32, 48, 64, ... (at most 512) giving >= 2.5 M parameters for
+    10 classes at 32x32, the rule that reproduces the published parameter counts."""
+    from deepnetsbench.graph.derive import count_params
+
+    c = EVAL_C_MIN
+    while c < EVAL_C_MAX and count_params(spec.with_args(C=c), 10, 32) < EVAL_MIN_PARAMS:
+        c += EVAL_C_STEP
+    return c
+
+
+EVAL_SPLITS = ("val", "test", "wide", "deep", "dense", "bnfree")
+GENERATED_SPLITS = ("train", *EVAL_SPLITS)
+
+
+def split_item(split: str, index: int, seed: int | None = None,
+               exclude: frozenset[str] | set[str] = frozenset()) -> ArchSpec:
+    """The ``index``-th architecture of a generated split, at its evaluation width.
+
+    WIDE is the TEST architecture of the same index at 4x its evaluation width."""
+    if split == "wide":
+        base = split_item("test", index, seed)
+        return base.with_args(C=base.args.C * WIDE_FACTOR)
+    cfg = SPLIT_CONFIGS[split]
+    if seed is not None:
+        from dataclasses import replace
+
+        cfg = replace(cfg, seed=seed)
+    spec = sample_arch(cfg, index, exclude=exclude)
+    if split == "train":
+        return spec
+    return spec.with_args(C=eval_width(spec))
+
+
+def eval_keys(sizes: dict[str, int] | None = None) -> frozenset[str]:
+    """Width-free keys of every evaluation architecture (kept out of TRAIN)."""
+    sizes = sizes or DEFAULT_SIZES
+    keys = set()
+    for split in ("val", "test", "deep", "dense", "bnfree"):
+        cfg = SPLIT_CONFIGS[split]
+        keys.update(sample_arch(cfg, i).key() for i in range(sizes[split]))
+    return frozenset(keys)

@@ -1,0 +1,180 @@
+"""Reading splits: :class:`DeepNets1M`, a torch ``Dataset`` of :class:`ArchRecord`.
+
+The HDF5 file is opened lazily, once per process (so DataLoader workers each get their own
+handle), and the small per-architecture tables are loaded in memory on first use; reading
+one architecture is then a few slices of chunked arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+
+from deepnetsbench.errors import BenchError
+from deepnetsbench.graph.graph import Graph
+from deepnetsbench.paths import splits_dir
+from deepnetsbench.space.genotype import ArchSpec
+from deepnetsbench.splits.codec import decode_spec
+from deepnetsbench.splits.format import split_path, verify_split
+
+
+@dataclass
+class ArchRecord:
+    """One architecture of a split."""
+
+    split: str
+    index: int
+    name: str
+    spec: ArchSpec | None  # None for predefined (torchvision) models
+    num_params: int  # at 10 classes, 32x32
+    image_size: int = 32  # resolution the model is built at by default
+    _arrays: tuple | None = field(default=None, repr=False)
+    _graph: Graph | None = field(default=None, repr=False)
+
+    def build_model(self, num_classes: int = 10, image_size: int | None = None) -> nn.Module:
+        image_size = image_size or self.image_size
+        if self.spec is not None:
+            from deepnetsbench.space.network import Network
+
+            return Network(self.spec, num_classes, image_size)
+        from deepnetsbench.splits.predefined import build_predefined
+
+        return build_predefined(self.name, num_classes, image_size)
+
+    @property
+    def graph(self) -> Graph:
+        """The full graph (with parameter names) at 10 classes, 32x32 (or the model's size)."""
+        if self._graph is None:
+            if self.spec is not None:
+                from deepnetsbench.graph.derive import graph_from_spec
+
+                self._graph = graph_from_spec(self.spec, 10, 32)
+            else:
+                from deepnetsbench.graph.trace import graph_from_module
+
+                self._graph = graph_from_module(self.build_model(10), self.image_size)
+        return self._graph
+
+    def graph_for(self, num_classes: int, image_size: int) -> Graph:
+        """The graph of ``build_model(num_classes, image_size)``."""
+        if self.spec is not None:
+            from deepnetsbench.graph.derive import graph_from_spec
+
+            return graph_from_spec(self.spec, num_classes, image_size)
+        from deepnetsbench.graph.trace import graph_from_module
+
+        return graph_from_module(self.build_model(num_classes, image_size), image_size)
+
+    def stored_graph(self) -> Graph:
+        """The graph arrays as stored in the file (no parameter names)."""
+        types, shapes, edges = self._arrays
+        return Graph(types.astype(np.int16), [None] * len(types), shapes,
+                     edges.astype(np.int32), self.num_params)
+
+
+class DeepNets1M(torch.utils.data.Dataset):
+    """Architectures of one split: ``DeepNets1M("test")[i] -> ArchRecord``."""
+
+    def __init__(self, split: str = "test", root=None, path: str | os.PathLike | None = None,
+                 verify: bool = True):
+        self.split = split
+        self.path = Path(path) if path else split_path(splits_dir(root), split)
+        self.manifest = verify_split(self.path, split) if verify else {}
+        self.sha256 = self.manifest.get("sha256")
+        self._pid = None
+        self._file = None
+        with h5py.File(self.path, "r") as f:
+            self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+            self._len = int(f.attrs["num_items"])
+            self.args = f["args"][()]
+            self.cell_offset = f["cell_offset"][()]
+            self.node_offset = f["node_offset"][()]
+            self.edge_offset = f["edge_offset"][()]
+            self.num_params = f["num_params"][()]
+            self.names = ([n.decode() if isinstance(n, bytes) else n for n in f["names"][()]]
+                          if "names" in f else None)
+            self.image_sizes = f["image_size"][()] if "image_size" in f else None
+        self.manifest.setdefault("generator_version", self.attrs.get("generator_version"))
+
+    def __len__(self) -> int:
+        return self._len
+
+    def _h5(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():
+            self._file = h5py.File(self.path, "r", rdcc_nbytes=16 << 20)
+            self._pid = os.getpid()
+            self._ds = {k: self._file[k] for k in ("cell_codes", "node_type", "node_shape", "edges")}
+        return self._file
+
+    def __getitem__(self, i: int) -> ArchRecord:
+        if not -self._len <= i < self._len:
+            raise IndexError(f"{self.split} has {self._len} architectures, asked for {i}")
+        i = int(i) % self._len
+        self._h5()
+        n0, n1 = self.node_offset[i], self.node_offset[i + 1]
+        e0, e1 = self.edge_offset[i], self.edge_offset[i + 1]
+        arrays = (self._ds["node_type"][n0:n1], self._ds["node_shape"][n0:n1],
+                  self._ds["edges"][e0:e1])
+        if self.names is not None:
+            size = int(self.image_sizes[i]) if self.image_sizes is not None else 32
+            return ArchRecord(self.split, i, self.names[i], None, int(self.num_params[i]), size,
+                              arrays)
+        c0, c1 = self.cell_offset[i], self.cell_offset[i + 1]
+        spec = decode_spec(self.args[i], self._ds["cell_codes"][c0:c1])
+        return ArchRecord(self.split, i, f"{self.split}/{i:05d}", spec,
+                          int(self.num_params[i]), 32, arrays)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_file"], state["_pid"] = None, None
+        state.pop("_ds", None)
+        return state
+
+    def num_nodes(self) -> np.ndarray:
+        return np.diff(self.node_offset)
+
+    def meta_batches(self, batch_size: int, shuffle: bool = True, seed: int = 0,
+                     max_nodes: int | None = None):
+        """Yield lists of indices (meta-batches); ``max_nodes`` skips batches whose total
+        node count is larger (GHN-2 skipped meta-batches over ~2,200 nodes)."""
+        return MetaBatchSampler(self, batch_size, shuffle, seed, max_nodes)
+
+
+class MetaBatchSampler(torch.utils.data.Sampler):
+    """Meta-batches of architecture indices, usable as a DataLoader ``batch_sampler``."""
+
+    def __init__(self, ds: DeepNets1M, batch_size: int, shuffle: bool = True, seed: int = 0,
+                 max_nodes: int | None = None):
+        self.nodes = ds.num_nodes()
+        self.batch_size, self.shuffle, self.seed, self.max_nodes = batch_size, shuffle, seed, max_nodes
+        self.epoch = 0
+
+    def __iter__(self):
+        n = len(self.nodes)
+        order = (np.random.default_rng([self.seed, self.epoch]).permutation(n) if self.shuffle
+                 else np.arange(n))
+        self.epoch += 1
+        for s in range(0, n - self.batch_size + 1, self.batch_size):
+            batch = order[s:s + self.batch_size]
+            if self.max_nodes and int(self.nodes[batch].sum()) > self.max_nodes:
+                continue
+            yield [int(i) for i in batch]
+
+    def __len__(self) -> int:
+        return len(self.nodes) // self.batch_size
+
+
+def generate_split(split: str, num: int, root=None, seed: int | None = None,
+                   progress: bool = False) -> Path:
+    """Build a (small) split file quickly, e.g. for ``--mock`` runs and tests."""
+    from deepnetsbench.splits.build import build_split
+
+    if split not in ("train", "val", "test", "wide", "deep", "dense", "bnfree", "predefined"):
+        raise BenchError(f"unknown split {split!r}", "use train/val/test/wide/deep/dense/bnfree")
+    return build_split(split, num, root=root, seed=seed, progress=progress)

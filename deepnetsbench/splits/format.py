@@ -1,0 +1,148 @@
+"""The split file: one HDF5 file per split, flat chunked arrays, plus a manifest.
+
+Layout (``FORMAT_VERSION``; documented for readers without this package in docs/format.md):
+root attributes describe the split; datasets hold :class:`~deepnetsbench.splits.codec.Columns`
+(or, for PREDEFINED, model names and graphs only). Files are written in one pass with
+``track_times=False`` so the same content gives byte-identical files, and their sha256 is
+recorded in ``manifest.json`` beside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from deepnetsbench.errors import BenchError
+from deepnetsbench.splits.codec import Columns
+
+FORMAT_NAME = "deepnets-bench-split"
+FORMAT_VERSION = "1.0"
+MANIFEST = "manifest.json"
+
+_CHUNK_ROWS = 1 << 14
+
+
+def split_path(root: Path, split: str) -> Path:
+    return Path(root) / f"deepnets1m_{split}.h5"
+
+
+def write_split(path: Path, columns: Columns, attrs: dict, names: list[str] | None = None,
+                extra: dict[str, np.ndarray] | None = None) -> str:
+    """Write atomically; returns the file's sha256 (also recorded in the manifest)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w", libver=("earliest", "v110"), track_order=False) as f:
+            f.attrs["format"] = FORMAT_NAME
+            f.attrs["format_version"] = FORMAT_VERSION
+            for k, v in attrs.items():
+                f.attrs[k] = v
+            for name in Columns.FIELDS:
+                _dataset(f, name, getattr(columns, name))
+            if names is not None:
+                f.create_dataset("names", data=np.array(names, dtype=h5py.string_dtype()),
+                                 track_times=False)
+            for name, arr in (extra or {}).items():
+                _dataset(f, name, arr)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    sha = file_sha256(path)
+    record_manifest(path, sha, attrs)
+    return sha
+
+
+def _dataset(f: h5py.File, name: str, arr: np.ndarray) -> None:
+    arr = np.ascontiguousarray(arr)
+    if arr.size == 0:
+        f.create_dataset(name, data=arr, track_times=False)
+        return
+    rows = min(len(arr), max(1, _CHUNK_ROWS // max(1, int(np.prod(arr.shape[1:])))))
+    f.create_dataset(name, data=arr, chunks=(rows, *arr.shape[1:]), compression="gzip",
+                     compression_opts=4, shuffle=True, track_times=False)
+
+
+def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(root: Path) -> dict:
+    path = Path(root) / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise BenchError(f"{path} is not valid JSON ({err.msg})",
+                         "delete it and re-run `deepnets-bench build` or `deepnets-bench download`")
+
+
+def _write_manifest(root: Path, manifest: dict) -> None:
+    path = Path(root) / MANIFEST
+    fd, tmp = tempfile.mkstemp(prefix=MANIFEST, dir=root)
+    with os.fdopen(fd, "w") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def record_manifest(path: Path, sha: str, attrs: dict) -> None:
+    path = Path(path)
+    manifest = read_manifest(path.parent)
+    stat = path.stat()
+    manifest[path.name] = {
+        "sha256": sha,
+        "size": stat.st_size,
+        "format_version": FORMAT_VERSION,
+        **{k: (v.item() if hasattr(v, "item") else v) for k, v in attrs.items()},
+        "verified": [stat.st_size, stat.st_mtime_ns],
+    }
+    _write_manifest(path.parent, manifest)
+
+
+def verify_split(path: Path, split: str) -> dict:
+    """Check the file against the manifest (sha256 once per file version) and its
+    header; returns its manifest entry. Any problem is a one-line BenchError."""
+    path = Path(path)
+    fix = f"run `deepnets-bench build --split {split}` (or `deepnets-bench download`)"
+    if not path.exists():
+        raise BenchError(f"split file {path} not found", fix)
+    manifest = read_manifest(path.parent)
+    entry = manifest.get(path.name)
+    if entry is None:
+        raise BenchError(f"{path} is not listed in {path.parent / MANIFEST}", fix)
+    stat = path.stat()
+    if entry.get("verified") != [stat.st_size, stat.st_mtime_ns]:
+        if stat.st_size != entry.get("size") or file_sha256(path) != entry["sha256"]:
+            raise BenchError(f"{path} is corrupt or truncated (sha256 does not match the manifest)",
+                             f"delete it and {fix}")
+        entry["verified"] = [stat.st_size, stat.st_mtime_ns]
+        manifest[path.name] = entry
+        _write_manifest(path.parent, manifest)
+    check_header(path, split, fix)
+    return entry
+
+
+def check_header(path: Path, split: str, fix: str) -> None:
+    try:
+        with h5py.File(path, "r") as f:
+            fmt, version = f.attrs.get("format"), f.attrs.get("format_version")
+    except OSError as err:
+        raise BenchError(f"{path} is not a readable HDF5 file ({err})", f"delete it and {fix}")
+    if fmt != FORMAT_NAME:
+        raise BenchError(f"{path} is not a deepnets-bench split file", fix)
+    if str(version).split(".")[0] != FORMAT_VERSION.split(".")[0]:
+        raise BenchError(f"{path} has format version {version}, this package reads "
+                         f"{FORMAT_VERSION}", f"delete it and {fix}")
