@@ -1,0 +1,66 @@
+"""Fixtures for the leaderboard tests: a temporary releases file and results-file makers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from deepnetsbench.releases import ENV_RELEASES, register_dataset, register_split
+from deepnetsbench.results import Results, aggregate, example_results, save_results
+
+SPLIT_SHA = "a" * 64
+WIDE_SHA = "b" * 64
+DATA_SHA = "c" * 64
+
+
+@pytest.fixture
+def releases(tmp_path, monkeypatch) -> Path:
+    """A releases file knowing test/wide (v1) and cifar10; also set as the default."""
+    path = tmp_path / "releases.json"
+    register_split("test", "1", SPLIT_SHA, path)
+    register_split("wide", "1", WIDE_SHA, path)
+    register_dataset("cifar10", DATA_SHA, path)
+    monkeypatch.setenv(ENV_RELEASES, str(path))
+    return path
+
+
+def make_results(method: str = "ghn", n: int = 12, seed: int = 0, split: str = "test",
+                 **kw) -> Results:
+    sha = {"test": SPLIT_SHA, "wide": WIDE_SHA}.get(split, "d" * 64)
+    return example_results(method, n=n, seed=seed, split=split, split_sha256=sha,
+                           dataset_sha256=DATA_SHA, **kw)
+
+
+def write_results(path: Path, res: Results | dict) -> Path:
+    """Write a Results, or a raw dict (for files the schema may refuse)."""
+    if isinstance(res, Results):
+        return save_results(res, path)
+    path.write_text(json.dumps(res))
+    return path
+
+
+def edited(res: Results, mutate, reaggregate: bool = True) -> dict:
+    """The JSON dict of ``res`` after ``mutate(dict)``; aggregates recomputed unless told not."""
+    data = res.model_dump(mode="json")
+    mutate(data)
+    if reaggregate:
+        fresh = Results.model_validate(data)
+        data["aggregates"] = aggregate(fresh.records).model_dump(mode="json")
+    return data
+
+
+@pytest.fixture
+def make():
+    return make_results
+
+
+@pytest.fixture
+def write():
+    return write_results
+
+
+@pytest.fixture
+def edit():
+    return edited

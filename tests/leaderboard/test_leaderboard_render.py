@@ -1,0 +1,193 @@
+"""README and static site rebuilt from entries; the CLI; the releases file."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+
+import pytest
+from click.testing import CliRunner
+
+from deepnetsbench.cli import main
+from deepnetsbench.errors import BenchError
+from deepnetsbench.leaderboard.board import build_tables
+from deepnetsbench.leaderboard.entries import load_entries, submit
+from deepnetsbench.leaderboard.render import render
+from deepnetsbench.releases import (
+    known_dataset,
+    known_split,
+    load_releases,
+    register_dataset,
+    register_split,
+    releases_path,
+)
+
+
+@pytest.fixture
+def board(tmp_path, releases, make, write):
+    """Three methods on test (one with speed-ups and fine-tuning), two on wide."""
+    lb = tmp_path / "lb"
+    runs = [
+        (make("GHN-2", seed=0, base_top1=60, speedup=True, finetune=True), True),
+        (make("PudNet", seed=1, base_top1=58, failed=[3]), False),
+        (make("Random", seed=2, base_top1=10), False),
+        (make("GHN-2", seed=3, base_top1=40, split="wide"), False),
+        (make("Random", seed=4, base_top1=5, split="wide"), False),
+    ]
+    for i, (res, rep) in enumerate(runs):
+        src = write(tmp_path / f"r{i}.json", res)
+        submit(src, lb, reproduced=rep, now=datetime(2025, 1, 1 + i, tzinfo=UTC))
+    return lb
+
+
+def test_tables_group_and_rank(board):
+    tables = build_tables(load_entries(board))
+    assert [(t.suite, t.split, t.dataset) for t in tables] == [
+        ("deepnets1m", "test", "cifar10"), ("deepnets1m", "wide", "cifar10")]
+    test = tables[0]
+    assert [r.method for r in test.rows] == ["GHN-2", "PudNet", "Random"]
+    assert test.rows[0].rank == 1 and test.rows[-1].rank > test.rows[0].rank
+    assert test.rows[0].reproduced and not test.rows[1].reproduced
+
+
+def test_readme(board):
+    render(board)
+    md = (board / "README.md").read_text()
+    assert md.count("## deepnets1m · test · cifar10") == 1 and "## deepnets1m · wide · cifar10" in md
+    test_section = md.split("## deepnets1m · wide")[0]
+    rows = [line for line in test_section.splitlines() if line.startswith("| ") and "Rank" not in line]
+    assert len(rows) == 3
+    assert rows[0].startswith("| 1 | [GHN-2 1.0](https://example.org/code) |")
+    assert re.search(r"\d+\.\d\d ± \d+\.\d\d \| \[\d+\.\d\d, \d+\.\d\d\]", rows[0])
+    assert "≥" in rows[0]  # speed-up lower bound marked
+    assert "reproduced" in rows[0] and "self-reported" in rows[1]
+    assert "Fine-tuned top-1" in test_section and "Speed-up" in test_section
+    assert "1/12" in rows[1]  # one failed architecture shown
+    assert "Speed-up" not in md.split("## deepnets1m · wide")[1]  # columns only when present
+
+
+def test_render_is_deterministic_and_from_entries_alone(board):
+    render(board)
+    first = {p: p.read_bytes() for p in [board / "README.md", board / "site" / "index.html"]}
+    for p in first:
+        p.unlink()
+    render(board)
+    assert {p: p.read_bytes() for p in first} == first
+
+
+def test_site_is_self_contained(board):
+    render(board)
+    html = (board / "site" / "index.html").read_text()
+    assert "<script src" not in html and "<link" not in html and "@import" not in html
+    assert not re.search(r"(src|href)=\"https?://", html)
+    blob = re.search(r'<script type="application/json" id="board-data">(.*?)</script>', html, re.S)
+    data = json.loads(blob.group(1))
+    assert [t["id"] for t in data["tables"]] == ["deepnets1m/test/cifar10", "deepnets1m/wide/cifar10"]
+    assert len(data["tables"][0]["rows"][0]["points"]) == 12
+
+
+def test_hostile_method_name_is_escaped(tmp_path, releases, make, write):
+    bad = "</script><script>alert(1)</script> | [x](y)"
+    submit(write(tmp_path / "r.json", make(bad)), tmp_path / "lb")
+    render(tmp_path / "lb")
+    html = (tmp_path / "lb" / "site" / "index.html").read_text()
+    assert "<script>alert(1)" not in html and html.count("</script>") == 2
+    md = (tmp_path / "lb" / "README.md").read_text()
+    assert "<script>" not in md and "\\| \\[x\\](y)" in md
+
+
+def test_empty_board_renders(tmp_path):
+    render(tmp_path / "lb")
+    assert "No entries yet" in (tmp_path / "lb" / "README.md").read_text()
+    assert (tmp_path / "lb" / "site" / "index.html").exists()
+
+
+def test_two_releases_of_a_split_get_separate_tables(tmp_path, releases, make, write, edit):
+    register_split("test", "2", "9" * 64, releases)
+
+    def v2(d):
+        d["split"].update(generator_version="2", sha256="9" * 64)
+
+    submit(write(tmp_path / "a.json", make("m")), tmp_path / "lb")
+    submit(write(tmp_path / "b.json", edit(make("m"), v2)), tmp_path / "lb")
+    titles = [t.title for t in build_tables(load_entries(tmp_path / "lb"))]
+    assert titles == ["deepnets1m · test · cifar10 (split v1)", "deepnets1m · test · cifar10 (split v2)"]
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_submit_render_show_validate(tmp_path, releases, make, write):
+    runner = CliRunner()
+    lb = str(tmp_path / "lb")
+    src = str(write(tmp_path / "r.json", make("CLI-method")))
+    out = runner.invoke(main, ["leaderboard", "validate", src, "--dir", lb])
+    assert out.exit_code == 0 and "ready to submit" in out.output
+    out = runner.invoke(main, ["leaderboard", "submit", src, "--dir", lb])
+    assert out.exit_code == 0, out.output
+    assert "added" in out.output and (tmp_path / "lb" / "README.md").exists()
+    out = runner.invoke(main, ["leaderboard", "show", "--dir", lb, "--split", "test"])
+    assert out.exit_code == 0 and "CLI-method" in out.output
+    out = runner.invoke(main, ["leaderboard", "show", "--dir", lb, "--split", "deep"])
+    assert "no entries" in out.output
+    out = runner.invoke(main, ["leaderboard", "render", "--dir", lb])
+    assert out.exit_code == 0 and "index.html" in out.output
+
+
+def test_cli_refusal_is_one_line_exit_2(tmp_path, releases, make, write):
+    src = str(write(tmp_path / "r.json", make()))
+    runner = CliRunner()
+    assert runner.invoke(main, ["leaderboard", "submit", src, "--dir", str(tmp_path / "lb")]).exit_code == 0
+    out = runner.invoke(main, ["leaderboard", "submit", src, "--dir", str(tmp_path / "lb")])
+    assert out.exit_code == 2
+    lines = [ln for ln in out.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "; fix: " in lines[0]
+
+
+def test_cli_register(tmp_path):
+    rel = str(tmp_path / "rel.json")
+    f = tmp_path / "split.h5"
+    f.write_bytes(b"split file")
+    runner = CliRunner()
+    out = runner.invoke(main, ["leaderboard", "register-split", "test", "1", "--file", str(f),
+                               "--releases", rel])
+    assert out.exit_code == 0, out.output
+    import hashlib
+
+    assert known_split("test", hashlib.sha256(b"split file").hexdigest(), rel)
+    out = runner.invoke(main, ["leaderboard", "register-dataset", "cifar10", "C" * 64, "--releases", rel])
+    assert out.exit_code == 0 and known_dataset("cifar10", "c" * 64, rel)
+    out = runner.invoke(main, ["leaderboard", "register-split", "test", "1", "--releases", rel])
+    assert out.exit_code == 2 and "give either SHA256 or --file" in out.output
+
+
+# ----------------------------------------------------------------------------- releases
+
+
+def test_releases_file_and_override(tmp_path, monkeypatch):
+    monkeypatch.delenv("DEEPNETS_BENCH_RELEASES", raising=False)
+    assert releases_path().name == "releases.json" and releases_path().exists()
+    packaged = load_releases()
+    assert set(packaged) >= {"splits", "datasets"}
+    path = tmp_path / "rel.json"
+    monkeypatch.setenv("DEEPNETS_BENCH_RELEASES", str(path))
+    assert releases_path() == path
+    assert not known_split("test", "a" * 64)  # missing file: nothing known
+    register_split("test", "1", "A" * 64)
+    assert known_split("test", "a" * 64) and known_split("test", "a" * 64, generator_version="1")
+    assert not known_split("test", "a" * 64, generator_version="2")
+    assert not known_split("wide", "a" * 64)
+    register_split("test", "1", "a" * 64)  # same again: no-op
+    with pytest.raises(BenchError, match="already released"):
+        register_split("test", "1", "b" * 64)
+    register_split("test", "1", "b" * 64, replace=True)
+    assert known_split("test", "b" * 64) and not known_split("test", "a" * 64)
+    register_dataset("cifar10", "c" * 64)
+    register_dataset("cifar10", "c" * 64)
+    assert json.loads(path.read_text())["datasets"] == {"cifar10": ["c" * 64]}
+    with pytest.raises(BenchError, match="not a sha256"):
+        register_dataset("cifar10", "xyz")
+    path.write_text("{oops")
+    with pytest.raises(BenchError, match="cannot read releases file"):
+        known_dataset("cifar10", "c" * 64)
