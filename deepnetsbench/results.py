@@ -105,17 +105,18 @@ class Environment(_Model):
 
 
 class SpeedupRecord(_Model):
-    """Training speed-up from predicted parameters versus a reference initialisation.
+    """How much faster predicting was than training (see docs/speedup.md).
 
-    ``value`` = (reference seconds to reach ``target_top1``) / ``train_seconds``; when the
-    reference never reached the target within ``budget``, the value is a lower bound.
+    ``value`` = ``train_seconds`` (reference training time to reach ``target_top1``, the
+    prediction's accuracy) / prediction time. When training never reached the target within
+    ``budget``, ``train_seconds`` is the time spent and ``value`` a lower bound.
     """
 
     trainer: str
     target_top1: float
-    train_seconds: float | None = None
+    train_seconds: float | None = Field(default=None, ge=0)
     lower_bound: bool = False
-    value: float | None = Field(default=None, gt=0)
+    value: float | None = Field(default=None, ge=0)
     budget: str = ""
 
 
@@ -247,7 +248,10 @@ def aggregate(records: Sequence[Record], n_boot: int = DEFAULT_N_BOOT,
     speedups = [r.speedup for r in ok if r.speedup is not None and r.speedup.value is not None]
     gmean = lower = None
     if speedups:
-        gmean = float(math.exp(sum(math.log(s.value) for s in speedups) / len(speedups)))
+        if any(s.value == 0 for s in speedups):  # a target met at time 0
+            gmean = 0.0
+        else:
+            gmean = float(math.exp(sum(math.log(s.value) for s in speedups) / len(speedups)))
         lower = any(s.lower_bound for s in speedups)
 
     # Fine-tuning may cover a subset; failed architectures are always in it, at 0%.
@@ -290,12 +294,22 @@ def _first_difference(a: Any, b: Any, where: str, tol: float) -> str | None:
 # ----------------------------------------------------------------------------- files
 
 
+def _file_mode(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write via a temp file in the same directory and ``os.replace``: never a torn file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _file_mode(path))  # mkstemp makes 0600; keep the usual permissions
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,9 @@ def test_round_trip(tmp_path):
     text = path.read_text()
     assert '"started_at": "2025-01-01T00:00:00Z"' in text  # ISO, UTC
     assert not list(tmp_path.glob(".*.tmp"))  # atomic write leaves no temp file
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_naive_and_offset_times_become_utc():
@@ -143,6 +147,8 @@ def test_speedup_gmean_and_lower_bound_flag():
     agg = aggregate(recs, n_boot=10)
     assert agg.speedup_gmean == pytest.approx(math.exp((math.log(2) + math.log(8)) / 3))
     assert agg.speedup_gmean_lower_bound is True
+    recs[0] = _ok(0, 50, speedup=sp(0.0, False))  # target met before any training
+    assert aggregate(recs, n_boot=10).speedup_gmean == 0.0
 
 
 def test_finetune_counts_failures_as_zero():
