@@ -217,6 +217,7 @@ def _body(g: GraphBuilder, spec: ArchSpec, image_size: int, in_channels: int = 3
         reduction_prev = s > 1
     if a.stem_pool and not a.is_vit:
         s0 = s1 = g.pool(s1, "max_pool", 3, 2, 1)
+        reduction_prev = False
     c = a.C
     reductions = reduction_cells(a.n_cells)
     gen = spec.genotype

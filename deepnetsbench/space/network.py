@@ -103,6 +103,8 @@ class Network(nn.Module):
             self.stem1 = ReLUConvNorm(c_stem, c_stem, 3, s, a.norm)
             reduction_prev = s > 1
         self.stem_pool = bool(a.stem_pool) and not a.is_vit
+        if self.stem_pool:
+            reduction_prev = False  # s0 and s1 are both the pooled stem output
 
         c_pp, c_p, c = c_stem, c_stem, a.C
         reductions = reduction_cells(a.n_cells)
