@@ -27,7 +27,8 @@ EVAL_SPLITS = ("val", "test", "wide", "deep", "dense", "bnfree")
 def fetch_splits(root=None, build: bool = False, offline: bool = False,
                  base_url: str | None = None, progress: bool = True, train: bool = False,
                  train_num: int | None = None, workers: int = 2,
-                 splits: tuple[str, ...] | None = None) -> list[Path]:
+                 splits: tuple[str, ...] | None = None,
+                 checksums: dict[str, str] | None = None) -> list[Path]:
     """Make the splits available under ``root``; returns the split files."""
     from deepnetsbench.splits.build import build_split
 
@@ -39,11 +40,11 @@ def fetch_splits(root=None, build: bool = False, offline: bool = False,
             num = train_num if split == "train" else None
             paths.append(build_split(split, num, root=root, workers=workers, progress=progress))
         return paths
-    return download_official(out_dir, base_url, progress, train=train)
+    return download_official(out_dir, base_url, progress, train=train, checksums=checksums)
 
 
 def download_official(out_dir: Path, base_url: str | None = None, progress: bool = True,
-                      train: bool = False) -> list[Path]:
+                      train: bool = False, checksums: dict[str, str] | None = None) -> list[Path]:
     from deepnetsbench.download import base_url as configured_url
     from deepnetsbench.download import download_file
 
@@ -55,7 +56,8 @@ def download_official(out_dir: Path, base_url: str | None = None, progress: bool
     if train:
         names.append("deepnets1m_train.hdf5")
     for name in names:
-        download_file(url + name, raw / name, md5=OFFICIAL_FILES.get(name), progress=progress)
+        md5 = (checksums or OFFICIAL_FILES).get(name)
+        download_file(url + name, raw / name, md5=md5, progress=progress)
     return convert_official(raw, out_dir, train=train)
 
 

@@ -52,7 +52,7 @@ def test_every_parameter_has_a_node():
     spec = split_item("test", 4)
     g, model = _traced(spec)
     names = {n for n in g.param_names if n}
-    for name, p in model.named_parameters():
+    for name, _p in model.named_parameters():
         if name.endswith(".bias") and name.replace(".bias", ".weight") in names:
             continue
         assert name in names, name
