@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import os
 import re
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -193,13 +194,15 @@ def _fetch_with_retries(
                     "or download the file by hand and pass it with --from",
                 ) from None
         except (_Incomplete, urllib.error.URLError, http.client.HTTPException, OSError) as err:
-            if attempt >= retries:
-                reason = getattr(err, "reason", None) or err
+            reason = getattr(err, "reason", None) or err
+            # An unknown host name will not resolve a second later: fail at once.
+            if attempt >= retries or isinstance(reason, socket.gaierror):
+                kept = part.stat().st_size if part.exists() else 0
+                resume = f" (the {kept} bytes in {part.name} will be resumed)" if kept else ""
                 raise BenchError(
                     f"download of {url} failed after {attempt + 1} attempt(s): {reason}",
-                    f"check the network and re-run (the {part.stat().st_size if part.exists() else 0} "
-                    f"bytes already in {part.name} are resumed), use a mirror "
-                    f"($DEEPNETS_BENCH_URL_<KIND> or --base-url), or pass a local copy with --from",
+                    f"check the network and re-run{resume}, use a mirror "
+                    "($DEEPNETS_BENCH_URL_<KIND> or --base-url), or pass a local copy with --from",
                 ) from None
         attempt += 1
         time.sleep(min(30.0, BACKOFF * 2 ** (attempt - 1)))

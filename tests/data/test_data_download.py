@@ -62,7 +62,7 @@ def server(monkeypatch):
     monkeypatch.setattr(download, "BACKOFF", 0.0)
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files, srv.log, srv.cuts, srv.cut_at, srv.ignore_range = {}, [], 0, 0, False
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
     yield srv

@@ -1,0 +1,141 @@
+"""The decoded-image cache: one uncompressed HDF5 file per dataset.
+
+Decoding JPEG/PNG takes seconds to minutes; reading back uint8 arrays takes a fraction of a
+second, so every source (archive, torchvision, HF) ends up in this one format under
+``images_dir(root)/<name>.h5``. Files are written to a temporary name and renamed, so a
+crash never leaves a half-written cache. See docs/data.md for the layout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from deepnetsbench import __version__
+from deepnetsbench.data.images import ImageDataset
+from deepnetsbench.errors import BenchError
+from deepnetsbench.paths import images_dir
+
+FORMAT = "deepnets-bench/images"
+FORMAT_VERSION = 1
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_name(name: str) -> str:
+    """A dataset name is also a file name: letters, digits, ``.``, ``_``, ``-``."""
+    if not _NAME_RE.match(name or ""):
+        raise BenchError(
+            f"invalid dataset name {name!r}",
+            "use letters, digits, '.', '_' or '-' (e.g. --dataset my-data)",
+        )
+    return name
+
+
+def cache_path(name: str, root: str | os.PathLike | None = None) -> Path:
+    """Where the decoded dataset ``name`` lives."""
+    return images_dir(root) / f"{check_name(name)}.h5"
+
+
+def write_cache(
+    ds: ImageDataset, path: str | os.PathLike, source_sha256: str = "", options: str = ""
+) -> Path:
+    """Write ``ds`` to ``path`` atomically; ``source_sha256`` identifies what it was decoded
+    from and ``options`` the decoding options, so that a change of either is detected."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            a = f.attrs
+            a["format"] = FORMAT
+            a["format_version"] = FORMAT_VERSION
+            a["name"] = ds.name
+            a["classes"] = json.dumps(ds.classes)
+            a["class_names"] = json.dumps(ds.class_names)
+            a["mean"] = np.asarray(ds.mean, dtype=np.float64)
+            a["std"] = np.asarray(ds.std, dtype=np.float64)
+            a["source"] = ds.source
+            a["source_sha256"] = source_sha256
+            a["options"] = options
+            a["content_sha256"] = ds.content_sha256
+            a["extra"] = json.dumps(ds.extra, sort_keys=True, default=str)
+            a["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            a["deepnets_bench_version"] = __version__
+            for split in ("train", "test"):
+                x, y = ds.split_arrays(split)
+                g = f.create_group(split)
+                g.create_dataset("x", data=x, dtype=np.uint8)
+                g.create_dataset("y", data=y.astype(np.int64))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def cache_attrs(path: str | os.PathLike) -> dict | None:
+    """The attributes of a cache file plus split sizes, or None when it is missing,
+    unreadable or of another format version (callers then rebuild it)."""
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = {k: _plain(v) for k, v in f.attrs.items()}
+            if attrs.get("format") != FORMAT or attrs.get("format_version") != FORMAT_VERSION:
+                return None
+            attrs["n_train"] = int(f["train/x"].shape[0])
+            attrs["n_test"] = int(f["test/x"].shape[0])
+            attrs["shape"] = tuple(int(s) for s in f["test/x"].shape[1:])
+            return attrs
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def read_cache(path: str | os.PathLike) -> ImageDataset:
+    """Load a cache file written by :func:`write_cache`."""
+    try:
+        with h5py.File(path, "r") as f:
+            a = {k: _plain(v) for k, v in f.attrs.items()}
+            if a.get("format") != FORMAT or a.get("format_version") != FORMAT_VERSION:
+                raise BenchError(
+                    f"{path} is not a deepnets-bench image cache of format version {FORMAT_VERSION}",
+                    "delete it and run `deepnets-bench download` again",
+                )
+            arrays = {f"{s}_{k}": f[f"{s}/{k}"][()] for s in ("train", "test") for k in ("x", "y")}
+    except (OSError, KeyError) as err:
+        raise BenchError(
+            f"cannot read image cache {path} ({err})",
+            "delete it and run `deepnets-bench download` again",
+        ) from None
+    ds = ImageDataset(
+        name=a["name"],
+        classes=json.loads(a["classes"]),
+        class_names=json.loads(a["class_names"]),
+        mean=tuple(a["mean"]),
+        std=tuple(a["std"]),
+        source=a.get("source", ""),
+        extra=json.loads(a.get("extra", "{}")),
+        **arrays,
+    )
+    # Trusted: written from these very arrays; saves hashing hundreds of MB on every load.
+    ds.__dict__["content_sha256"] = a["content_sha256"]
+    return ds
+
+
+def list_cache(root: str | os.PathLike | None = None) -> list[tuple[Path, dict | None]]:
+    """Every ``*.h5`` in the image cache with its attributes (None: unreadable)."""
+    return [(p, cache_attrs(p)) for p in sorted(images_dir(root).glob("*.h5"))]
+
+
+def _plain(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,127 @@
+"""``deepnets-bench download``: image datasets and DeepNets-1M splits into the cache."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from deepnetsbench.errors import BenchError
+from deepnetsbench.paths import data_root, images_dir, splits_dir
+
+
+@click.command("download")
+@click.option("--root", type=click.Path(file_okay=False), default=None,
+              help="Cache root (default: $DEEPNETS_BENCH_ROOT or ~/.cache/deepnets-bench).")
+@click.option("--dataset", "datasets", multiple=True,
+              help="Image dataset to fetch (repeatable; default: cifar10).")
+@click.option("--from", "archives", multiple=True, type=click.Path(exists=True),
+              help="Local archive (.tar.gz/.tgz/.tar/.zip) or folder with train/ and test/ "
+                   "class folders; repeatable, paired with --dataset in order.")
+@click.option("--image-size", type=int, default=None,
+              help="Resize every image of an archive to this size (default: native; ImageNet 224).")
+@click.option("--splits/--no-splits", default=True, show_default=True,
+              help="Also fetch the DeepNets-1M architecture splits.")
+@click.option("--build", is_flag=True, help="Build the splits locally instead of downloading them.")
+@click.option("--offline", is_flag=True, help="Never use the network; only local files.")
+@click.option("--base-url", default=None, help="Base URL of the split files (overrides the default and $DEEPNETS_BENCH_URL_*).")
+@click.option("--yes", "-y", is_flag=True, help="Assume yes (implied when stdin is not a terminal).")
+def download(
+    root: str | None,
+    datasets: tuple[str, ...],
+    archives: tuple[str, ...],
+    image_size: int | None,
+    splits: bool,
+    build: bool,
+    offline: bool,
+    base_url: str | None,
+    yes: bool,
+) -> None:
+    """Fetch image datasets and the architecture splits into the cache, then list the cache."""
+    from deepnetsbench.data.archive import archive_stem, load_archive
+    from deepnetsbench.data.fetch import load_dataset
+
+    # Never interactive: nothing here asks a question, so --yes (or a non-tty stdin) changes
+    # nothing today; it is accepted so that scripts can pass it unconditionally.
+    del yes
+    root_path = data_root(root)
+    console = Console(stderr=True)
+    if archives:
+        if datasets and len(datasets) != len(archives):
+            raise BenchError(
+                f"{len(datasets)} --dataset for {len(archives)} --from",
+                "give one --dataset per --from (in the same order), or none to use the archive names",
+            )
+        names = datasets or tuple(archive_stem(a) for a in archives)
+        for name, archive in zip(names, archives):
+            ds = load_archive(archive, name=name, root=root_path, image_size=image_size)
+            console.print(f"[green]ok[/] {ds.name}: {len(ds.train_x)} train / {len(ds.test_x)} test "
+                          f"images from {archive}")
+    else:
+        for name in datasets or ("cifar10",):
+            ds = load_dataset(name, root=root_path, download=not offline)
+            console.print(f"[green]ok[/] {ds.name}: {len(ds.train_x)} train / {len(ds.test_x)} test images")
+    try:
+        if splits:
+            _fetch_splits(console, root_path, build, offline, base_url)
+    finally:  # show what is there even when the splits failed
+        Console().print(cache_table(root_path))
+
+
+def _fetch_splits(console: Console, root: Path, build: bool, offline: bool, base_url: str | None) -> None:
+    try:
+        module = importlib.import_module("deepnetsbench.splits.fetch")
+        fetch_splits = module.fetch_splits
+    except ModuleNotFoundError as err:
+        if err.name not in ("deepnetsbench.splits.fetch", "deepnetsbench.splits"):
+            raise
+        console.print("[yellow]the split fetcher (deepnetsbench.splits.fetch) is not available in "
+                      "this install; splits skipped[/]")
+        return
+    except AttributeError:
+        console.print("[yellow]deepnetsbench.splits.fetch has no fetch_splits(); splits skipped[/]")
+        return
+    fetch_splits(root=root, build=build, offline=offline, base_url=base_url, progress=True)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def cache_table(root: str | Path | None = None) -> Table:
+    """A rich table of the image datasets and split files in the cache."""
+    from deepnetsbench.data.cache import list_cache
+
+    table = Table(title=f"deepnets-bench cache: {data_root(root)}")
+    for col in ("kind", "name", "classes", "train", "test", "image", "size", "sha256"):
+        right = col in ("classes", "train", "test", "size")
+        table.add_column(col, justify="right" if right else "left",
+                         overflow="fold", no_wrap=col not in ("name", "sha256"))
+    for path, attrs in list_cache(root):
+        if attrs is None:
+            table.add_row("images", path.stem, "", "", "", "[red]unreadable: re-run download[/]",
+                          _size(path.stat().st_size), "")
+            continue
+        h, w, c = attrs["shape"]
+        table.add_row(
+            "images", attrs["name"], str(len(json.loads(attrs["classes"]))), str(attrs["n_train"]),
+            str(attrs["n_test"]), f"{h}x{w}x{c}", _size(path.stat().st_size),
+            attrs["content_sha256"][:12],
+        )
+    sdir = splits_dir(root)
+    for path in sorted(p for p in sdir.rglob("*") if p.is_file() and not p.name.endswith(".part")):
+        table.add_row("splits", str(path.relative_to(sdir)), "", "", "", "", _size(path.stat().st_size), "")
+    if not table.rows:
+        table.add_row("-", f"(empty: {images_dir(root)})", "", "", "", "", "", "")
+    return table
+
+
+COMMANDS = [download]
