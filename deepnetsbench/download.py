@@ -108,9 +108,12 @@ def _fetch_once(url: str, part: Path, timeout: float, on_progress: Callable[[int
         status = getattr(response, "status", None)
         length = response.headers.get("Content-Length")
         length = int(length) if length and length.isdigit() else None
-        if status == 206 and _content_range_start(response.headers.get("Content-Range")) == offset:
+        if status == 206:
+            if _content_range_start(response.headers.get("Content-Range")) != offset:
+                part.unlink(missing_ok=True)  # not the range asked for: start over cleanly
+                raise _Incomplete("server sent an unexpected range; restarting")
             mode, done = "ab", offset
-        else:  # 200, file:// (no status), or a Range the server got wrong: start over
+        else:  # 200 or file:// (no status): the server ignored Range, start over
             mode, done = "wb", 0
         total = done + length if length is not None else None
         on_progress(done, total)

@@ -51,6 +51,11 @@ def load_dataset(
     path = cache_path(key, root)
     if cache_attrs(path) is not None:
         return read_cache(path)
+    if path.exists() and not download:
+        raise BenchError(
+            f"the cache file {path} is unreadable or from another version of the suite",
+            f"delete it and run `deepnets-bench download --dataset {key}` (or with --from ARCHIVE)",
+        )
     from_archive = f"`deepnets-bench download --dataset {key} --from ARCHIVE`"
     info = DATASETS.get(key)
     if info is None:

@@ -185,3 +185,26 @@ def test_file_hash_and_base_url(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("DEEPNETS_BENCH_URL_FASHION_MNIST", "http://m2")
     assert base_url("fashion-mnist", "") == "http://m2"
     assert url_join("http://m/", "/a/", "b.h5") == "http://m/a/b.h5"
+
+
+def test_wrong_range_from_server_restarts_cleanly(server, tmp_path: Path, monkeypatch):
+    server.files["/a.bin"] = PAYLOAD
+    original = _Handler.do_GET
+
+    def shifted(self):  # first ranged request gets a different range than asked
+        if self.headers.get("Range") and not getattr(self.server, "shifted", False):
+            self.server.shifted = True
+            self.server.log.append((self.path, self.headers.get("Range")))
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes 10-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+            self.send_header("Content-Length", str(len(PAYLOAD) - 10))
+            self.end_headers()
+            self.wfile.write(PAYLOAD[10:])
+            return
+        original(self)
+
+    monkeypatch.setattr(_Handler, "do_GET", shifted)
+    (tmp_path / "a.bin.part").write_bytes(PAYLOAD[:500])
+    download_file(f"{server.url}/a.bin", tmp_path / "a.bin", sha256=_sha(PAYLOAD), progress=False)
+    assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
+    assert [r for _, r in server.log] == ["bytes=500-", None]

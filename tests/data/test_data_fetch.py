@@ -199,3 +199,11 @@ def test_mirror_archive_with_wrong_sha256(mirror: Path, tmp_path, h):
     h.pack(h.make_tree(tmp_path / "src"), mirror / "cifar10.tar.gz")
     with pytest.raises(BenchError, match="sha256"):
         load_dataset("cifar10", root=tmp_path / "root", download=True, progress=False)
+
+
+def test_unreadable_cache_file_is_reported(tmp_path):
+    path = cache_path("cifar10", tmp_path)
+    path.write_bytes(b"not hdf5")
+    with pytest.raises(BenchError, match="unreadable") as info:
+        load_dataset("cifar10", root=tmp_path)
+    assert "delete it" in info.value.fix
