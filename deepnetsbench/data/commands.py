@@ -29,6 +29,11 @@ from deepnetsbench.paths import data_root, images_dir, splits_dir
 @click.option("--build", is_flag=True, help="Build the splits locally instead of downloading them.")
 @click.option("--offline", is_flag=True, help="Never use the network; only local files.")
 @click.option("--base-url", default=None, help="Base URL of the split files (overrides the default and $DEEPNETS_BENCH_URL_*).")
+@click.option("--train/--no-train", default=False, show_default=True,
+              help="Also fetch (10.3 GB official) or build the TRAIN split.")
+@click.option("--train-num", type=int, default=None,
+              help="With --build: number of TRAIN architectures (default 1,000,000).")
+@click.option("--workers", type=int, default=2, show_default=True, help="Build processes.")
 @click.option("--yes", "-y", is_flag=True, help="Assume yes (implied when stdin is not a terminal).")
 def download(
     root: str | None,
@@ -39,6 +44,9 @@ def download(
     build: bool,
     offline: bool,
     base_url: str | None,
+    train: bool,
+    train_num: int | None,
+    workers: int,
     yes: bool,
 ) -> None:
     """Fetch image datasets and the architecture splits into the cache, then list the cache."""
@@ -67,12 +75,14 @@ def download(
             console.print(f"[green]ok[/] {ds.name}: {len(ds.train_x)} train / {len(ds.test_x)} test images")
     try:
         if splits:
-            _fetch_splits(console, root_path, build, offline, base_url)
+            _fetch_splits(console, root_path, build, offline, base_url,
+                          train=train, train_num=train_num, workers=workers)
     finally:  # show what is there even when the splits failed
         Console().print(cache_table(root_path))
 
 
-def _fetch_splits(console: Console, root: Path, build: bool, offline: bool, base_url: str | None) -> None:
+def _fetch_splits(console: Console, root: Path, build: bool, offline: bool, base_url: str | None,
+                  **options) -> None:
     try:
         module = importlib.import_module("deepnetsbench.splits.fetch")
         fetch_splits = module.fetch_splits
@@ -85,7 +95,8 @@ def _fetch_splits(console: Console, root: Path, build: bool, offline: bool, base
     except AttributeError:
         console.print("[yellow]deepnetsbench.splits.fetch has no fetch_splits(); splits skipped[/]")
         return
-    fetch_splits(root=root, build=build, offline=offline, base_url=base_url, progress=True)
+    fetch_splits(root=root, build=build, offline=offline, base_url=base_url, progress=True,
+                 **options)
 
 
 def _size(n: int) -> str:

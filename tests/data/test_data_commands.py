@@ -50,10 +50,11 @@ def test_splits_are_fetched_with_the_options(tmp_path, archive, monkeypatch):
     fake.fetch_splits = lambda **kw: calls.append(kw)
     monkeypatch.setitem(sys.modules, "deepnetsbench.splits.fetch", fake)
     result = CliRunner().invoke(main, ["download", "--from", str(archive), "--root", str(tmp_path),
-                                       "--build", "--offline", "--base-url", "http://m/"])
+                                       "--build", "--offline", "--base-url", "http://m/",
+                                       "--train", "--train-num", "50", "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert calls == [dict(root=tmp_path, build=True, offline=True, base_url="http://m/",
-                          progress=True)]
+                          progress=True, train=True, train_num=50, workers=1)]
 
 
 def test_missing_split_fetcher_is_reported(tmp_path, archive, monkeypatch):
