@@ -324,6 +324,12 @@ class Journal:
         if header.get("version") != JOURNAL_VERSION:
             raise BenchError(f"{self.path} has journal version {header.get('version')}", fix)
         diff = _first_difference(header.get("identity"), self.identity)
+        if diff and not any(line.strip() for line in complete[1:]):
+            # A journal without records holds nothing to lose (e.g. setup failed, the file
+            # was fixed): start this run afresh.
+            self.path.unlink()
+            self._create()
+            return
         if diff:
             raise BenchError(f"{self.path} belongs to a different run ({diff})", fix)
         self.started_at = datetime.fromisoformat(header["started_at"])
@@ -636,6 +642,8 @@ def run_evaluation(method: LoadedMethod, suite: ArchSuite, dataset: Any, cfg: Ev
     """Evaluate ``method`` on the selected architectures of ``suite`` with ``dataset``'s test
     images; journal records beside ``cfg.out``, write the results JSON there, return it."""
     device = resolve_device(cfg.device)
+    if device.type == "cuda" and device.index is None:  # "cuda" and "cuda:0" are one device
+        device = torch.device("cuda", torch.cuda.current_device())
     if not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
         raise BenchError(f"--batch-size must be a positive integer, got {cfg.batch_size}",
                          "use the protocol's 64")
@@ -671,8 +679,11 @@ def run_evaluation(method: LoadedMethod, suite: ArchSuite, dataset: Any, cfg: Ev
         raise
     finally:
         journal.close()
-        results = _results(method, suite, images, cfg, device, journal, indices, status)
-        save_results(results, out)
+        # Written from the journal also on Ctrl-C or a crash, once anything was done (a run
+        # that failed before its first architecture leaves no results file behind).
+        if journal.records or status == "complete":
+            results = _results(method, suite, images, cfg, device, journal, indices, status)
+            save_results(results, out)
     return results
 
 

@@ -298,3 +298,14 @@ def test_fast_architectures_exist(mock_root):
     assert len(suite) == 4 and all(i < len(suite) for i in FAST)
     rec = suite[1]
     assert rec.spec.args.C == 8
+
+
+def test_setup_failure_leaves_nothing_and_fixed_file_runs(run_eval, method_file, tmp_path):
+    path = method_file(HEADER + "\n    def setup(self, device):\n        raise OSError('no ckpt')\n"
+                       "\n    def predict(self, model, task):\n        return kaiming(model)\n")
+    with pytest.raises(BenchError, match="setup failed: OSError: no ckpt"):
+        run_eval(path)
+    assert not (tmp_path / "res.json").exists()
+    method_file(probe("return kaiming(model)"))  # the user fixes the file: new sha256
+    res = run_eval(path)  # the empty journal of the failed run is no obstacle
+    assert [r.status for r in res.records] == ["ok", "ok"]

@@ -1,0 +1,130 @@
+"""Evaluator overhead: ``deepnets-bench eval`` vs a bare torch loop doing the same work.
+
+    .venv/bin/python benchmarks/bench_evaluator.py --archs 5 --images 10000 --threads 1
+
+Both sides build the same N generated networks (test sampler, narrowed to width ``--width``),
+give them the same Kaiming parameters (built-in ``kaiming``, same per-architecture seeds),
+and score the same synthetic CIFAR-sized test set (10k images, batch 64, BatchNorm batch
+statistics), with the images converted to tensors once. The evaluator adds the method
+plugin, timing, checks, MAC counting, the journal (fsync per record) and the results JSON.
+Target: evaluator wall time <= 1.10x the bare loop, measured in the same run; the two
+sides alternate (``--repeats``) so that a noisy shared machine hits both alike, and the
+process CPU time of each side is reported too (on a busy machine it is the steadier
+measure of the work each side does). The top-1 of every network must agree between the
+two sides (same work, same numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.nn.modules.batchnorm import _NormBase
+
+from deepnetsbench.data.synthetic import synthetic_dataset
+from deepnetsbench.eval.builtin import KaimingInit
+from deepnetsbench.eval.methods import Task, load_method
+from deepnetsbench.eval.runner import (
+    ArchSuite,
+    EvalConfig,
+    _narrow,
+    arch_seed,
+    run_evaluation,
+)
+from deepnetsbench.results import SplitInfo
+from deepnetsbench.splits import DeepNets1M, generate_split
+
+
+def bare_loop(suite: ArchSuite, images, n_archs: int, seed: int, batch: int,
+              device: torch.device) -> tuple[float, list[float]]:
+    """Build, load, score: the least a harness must do. Returns (seconds, top-1 list)."""
+    t0 = time.perf_counter()
+    x, y = images.test_tensors(image_size=32, channels=3)
+    top1 = []
+    for i in range(n_archs):
+        rec = suite[i]
+        s = arch_seed(seed, i)
+        torch.manual_seed(s)
+        model = rec.build_model(num_classes=10, image_size=32).to(device)
+        task = Task(arch=rec, dataset="synthetic", num_classes=10, image_size=32,
+                    classes=images.classes, device=device, seed=s)
+        model.load_state_dict(KaimingInit().predict(model, task), strict=False)
+        model.eval()
+        for m in model.modules():
+            if isinstance(m, _NormBase):
+                m.train()
+                m.track_running_stats = False
+        correct = 0
+        with torch.no_grad():
+            for j in range(0, len(x), batch):
+                logits = model(x[j:j + batch].to(device))
+                correct += int((logits.argmax(1) == y[j:j + batch].to(device)).sum())
+        top1.append(100.0 * correct / len(x))
+    return time.perf_counter() - t0, top1
+
+
+def evaluator(suite: ArchSuite, images, n_archs: int, seed: int, batch: int, device: str,
+              out: Path) -> tuple[float, list[float]]:
+    t0 = time.perf_counter()
+    method = load_method("kaiming")
+    cfg = EvalConfig(out=out, limit=n_archs, seed=seed, batch_size=batch, device=device,
+                     progress=False, restart=True)
+    res = run_evaluation(method, suite, images, cfg, 32)
+    wall = time.perf_counter() - t0
+    bad = [r.error for r in res.records if r.status != "ok"]
+    assert not bad, bad
+    return wall, [r.top1 for r in res.records]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--archs", type=int, default=5)
+    ap.add_argument("--images", type=int, default=10_000)
+    ap.add_argument("--width", type=int, default=8, help="base width C of the generated nets")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=1, help="alternating rounds of both sides")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_split("test", args.archs, root=tmp, progress=False)
+        ds = DeepNets1M("test", root=tmp)
+        suite = ArchSuite(ds, SplitInfo(name="test", sha256=ds.sha256, generator_version="1",
+                                        num_items=len(ds)), transform=_narrow(args.width))
+        images = synthetic_dataset(10, 32, n_train=0, n_test=args.images, seed=0)
+        params = [suite[i].num_params for i in range(args.archs)]
+        print(f"{args.archs} nets (test sampler, C={args.width}; {min(params):,}-{max(params):,} "
+              f"params) x {args.images} images, batch {args.batch_size}, {args.threads} "
+              f"thread(s), {args.device}")
+        wall: dict[str, list[float]] = {"bare": [], "eval": []}
+        cpu: dict[str, list[float]] = {"bare": [], "eval": []}
+        top1 = {}
+        for r in range(args.repeats):
+            order = ("bare", "eval") if r % 2 == 0 else ("eval", "bare")
+            for side in order:
+                c0 = time.process_time()
+                if side == "bare":
+                    t, top1[side] = bare_loop(suite, images, args.archs, 0, args.batch_size,
+                                              device)
+                else:
+                    t, top1[side] = evaluator(suite, images, args.archs, 0, args.batch_size,
+                                              args.device, Path(tmp) / "res.json")
+                c = time.process_time() - c0
+                wall[side].append(t)
+                cpu[side].append(c)
+                print(f"  round {r + 1} {side:>4}: {t:.2f} s wall, {c:.2f} s cpu")
+        assert all(abs(a - b) < 1e-9 for a, b in zip(top1["bare"], top1["eval"])), top1
+        for label, d in (("wall", wall), ("cpu", cpu)):
+            b, e = sum(d["bare"]), sum(d["eval"])
+            print(f"{label:>4}: bare loop {b:.2f} s, evaluator {e:.2f} s, ratio {e / b:.3f}x "
+                  f"(sum over rounds); best round {min(d['eval']) / min(d['bare']):.3f}x")
+        print("target: wall ratio <= 1.10x; top-1 identical on both sides")
+
+if __name__ == "__main__":
+    main()
