@@ -605,11 +605,12 @@ def evaluate_arch(rec: Any, method: LoadedMethod, images: EvalImages, cfg: EvalC
     for hook in hooks:
         try:
             update = hook(RecordContext(model, task, fields, images, cfg))
+            if update:
+                candidate = {**fields, **update}
+                Record(**candidate)  # an invalid extra must not crash the run
+                fields = candidate
         except Exception as err:  # noqa: BLE001 - an extra must not lose the accuracy
             fields.setdefault("extra", {})[f"{_hook_name(hook)}_error"] = describe_error(err)
-            continue
-        if update:
-            fields.update(update)
     return Record(**fields)
 
 

@@ -88,3 +88,18 @@ def test_missing_split_is_one_line(cli, tmp_path):
 def test_default_out():
     assert default_out("kaiming", "test", "cifar10", False) == "kaiming-test-cifar10.json"
     assert default_out("runs/my ghn.py", "wide", "cifar10", True) == "my_ghn-wide-mock.json"
+
+
+def test_ctrl_c_keeps_done_work_and_exits_130(cli, mock_root, tmp_path):
+    (tmp_path / "stop.py").write_text(
+        "import math, torch\n"
+        "class Method:\n"
+        "    def predict(self, model, task):\n"
+        "        if task.arch.index == 3:\n"
+        "            raise KeyboardInterrupt\n"
+        "        return None\n")
+    r = cli("eval", "--mock", "--method", "stop.py", "--root", str(mock_root), "--arch", "1,3",
+            "--out", "s.json", "--quiet")
+    assert r.exit_code == 130 and "re-run to resume" in r.output
+    res = load_results(tmp_path / "s.json")
+    assert [x.index for x in res.records] == [1] and res.protocol.extra["complete"] is False

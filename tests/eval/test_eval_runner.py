@@ -147,10 +147,14 @@ def test_hooks_extend_records(run_eval):
     def broken(ctx):
         raise RuntimeError("hook failed")
 
-    res = run_eval("kaiming", hooks=[finetune, broken])
+    def invalid(ctx):
+        return {"top1": 250.0}  # outside 0..100: refused, the record keeps its accuracy
+
+    res = run_eval("kaiming", hooks=[finetune, broken, invalid])
     for r in res.records:
         assert r.status == "ok" and r.finetune == {"top1": 50.0, "epochs": 0}
         assert "hook failed" in r.extra["broken_error"]
+        assert "ValidationError" in r.extra["invalid_error"] and r.top1 <= 100
     assert res.aggregates.finetune_top1.mean == 50.0
 
 
