@@ -1,0 +1,185 @@
+"""GHN-2 training: learning, determinism, checkpoints, resume, CLI (tiny, synthetic)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from baselines.ghn2.checkpoint import load_ghn, read_checkpoint, save_checkpoint
+from baselines.ghn2.model import GHN2, GHN2Config
+from baselines.ghn2.train import (
+    TrainConfig,
+    Trainer,
+    build_net,
+    main,
+    random_crop_flip,
+    sample_width,
+    split_train_val,
+)
+from deepnetsbench.data import synthetic_dataset
+from deepnetsbench.errors import BenchError
+from deepnetsbench.space import SPLIT_CONFIGS, sample_arch
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: many small ops, and on a shared 2-core machine every
+    multi-threaded op waits for a busy core (training steps become ~50x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+TINY = GHN2Config(hid=16, dec_channels=8, dec_mid=16, block=16, kernel=3)
+SMALL_SPACE = replace(SPLIT_CONFIGS["train"], n_cells=(4, 5), steps=(1, 2), steps_deep=(1, 1))
+
+
+class FixedArchs:
+    """A handful of small architectures standing in for the DeepNets-1M train split."""
+
+    def __init__(self, n: int = 4):
+        self.specs = [sample_arch(SMALL_SPACE, i) for i in range(n)]
+        self.num_archs = n
+        self.info = {"source": "test", "num_archs": n}
+
+    def nodes(self, i: int) -> None:
+        return None
+
+    def spec(self, i: int):
+        return self.specs[i]
+
+
+@pytest.fixture(scope="module")
+def images():
+    return synthetic_dataset(image_size=16, n_train=400, n_test=20, seed=1)
+
+
+def make_trainer(tmp_path, images, resume=False, **changes) -> Trainer:
+    cfg = TrainConfig(out=str(tmp_path), meta_batch=2, batch_size=16, width_range=(4, 8),
+                      width_step=4, fc_dim_range=(16, 32), val_images=64, val_every=0,
+                      log_every=1, ckpt_every=0, max_steps=20, progress=False, amp=False)
+    cfg = replace(cfg, **changes)
+    val = [s.with_args(C=8) for s in FixedArchs(2).specs]
+    return Trainer(cfg, TINY, resume=resume, images=images, archs=FixedArchs(), val_specs=val)
+
+
+def fixed_loss(ghn: GHN2, images) -> float:
+    nets = [build_net(i, s.with_args(C=8, fc_dim=16), 10, 16)
+            for i, s in enumerate(FixedArchs().specs)]
+    x, y = images.train_tensors(limit=64)
+    with torch.no_grad():
+        preds = ghn.predict_params([n.graph for n in nets], [n.shapes for n in nets])
+        losses = [torch.nn.functional.cross_entropy(
+            torch.func.functional_call(n.model, p, (x,)), y) for n, p in zip(nets, preds)]
+    return float(sum(losses) / len(losses))
+
+
+def test_loss_decreases(tmp_path, images):
+    tr = make_trainer(tmp_path, images, lr=3e-3, augment=False)
+    before = fixed_loss(tr.ghn, images)
+    for _ in range(15):
+        assert tr.train_step() is not None
+        tr.step += 1
+    after = fixed_loss(tr.ghn, images)
+    assert after < before - 0.05, (before, after)
+
+
+def test_same_seed_same_ghn_other_seed_differs(tmp_path, images):
+    a = make_trainer(tmp_path / "a", images, seed=3)
+    b = make_trainer(tmp_path / "b", images, seed=3)
+    c = make_trainer(tmp_path / "c", images, seed=4)
+    for tr in (a, b, c):
+        tr.run(steps=2)
+    sa, sb, sc = (t.ghn.state_dict() for t in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_resume_continues_exactly(tmp_path, images):
+    straight = make_trainer(tmp_path / "s", images, max_steps=4)
+    straight.run()
+    part = make_trainer(tmp_path / "p", images, max_steps=4)
+    part.run(steps=2)
+    assert read_checkpoint(tmp_path / "p" / "last.pt")["train"]["step"] == 2
+    resumed = make_trainer(tmp_path / "p", images, resume=True, max_steps=4)
+    assert resumed.step == 2
+    summary = resumed.run()
+    assert summary["step"] == 4
+    s1, s2 = straight.ghn.state_dict(), resumed.ghn.state_dict()
+    for k in s1:
+        torch.testing.assert_close(s1[k], s2[k], rtol=1e-5, atol=1e-6)
+    final = read_checkpoint(tmp_path / "p" / "final.pt")
+    assert "optimizer" not in final["train"] and final["metrics"]["val"]
+    assert final["data"]["content_sha256"] == images.content_sha256
+
+
+def test_resume_with_other_ghn_config_is_an_error(tmp_path, images):
+    make_trainer(tmp_path, images).run(steps=1)
+    with pytest.raises(BenchError):
+        Trainer(TrainConfig(out=str(tmp_path), progress=False), replace(TINY, hid=8),
+                resume=True, images=images, archs=FixedArchs())
+
+
+def test_checkpoint_round_trip_and_errors(tmp_path):
+    torch.manual_seed(0)
+    ghn = GHN2(TINY)
+    path = save_checkpoint(tmp_path / "g.pt", ghn, data={"dataset": "x"})
+    loaded, info = load_ghn(path)
+    assert info["data"] == {"dataset": "x"} and info["config"] == TINY.to_dict()
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in ghn.state_dict().items())
+    with pytest.raises(BenchError, match="another GHN-2 config"):
+        load_ghn(path, config=replace(TINY, hid=8))
+    bad = torch.load(path, weights_only=True)
+    bad["state_dict"]["decoder.fc.weight"] = torch.zeros(3, 3)
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(BenchError, match="does not match"):
+        load_ghn(tmp_path / "bad.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(BenchError, match="not a deepnets-bench GHN-2"):
+        load_ghn(tmp_path / "other.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(BenchError, match="cannot read"):
+        load_ghn(tmp_path / "junk.pt")
+    with pytest.raises(BenchError, match="does not exist"):
+        load_ghn(tmp_path / "missing.pt")
+
+
+def test_width_sampling_shrinks_big_nets():
+    import numpy as np
+
+    spec = sample_arch(SPLIT_CONFIGS["train"], 0)
+    rng = np.random.default_rng(0)
+    cfg = TrainConfig(width_range=(16, 128), max_train_params=200_000)
+    widths = [sample_width(spec, rng, cfg) for _ in range(30)]
+    assert all(16 <= c <= 128 and 64 <= f <= 512 for c, f in widths)
+    from deepnetsbench.graph.derive import count_params
+
+    for c, f in widths:
+        assert c == 16 or count_params(spec.with_args(C=c, fc_dim=f)) <= 200_000
+
+
+def test_split_and_augmentation():
+    tr, va = split_train_val(100, 10)
+    assert len(tr) == 90 and len(va) == 10 and not set(tr) & set(va)
+    x = torch.randn(4, 3, 8, 8)
+    y = random_crop_flip(x, pad=2, generator=torch.Generator().manual_seed(0))
+    assert y.shape == x.shape
+    z = random_crop_flip(x, pad=0, generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(z[i], x[i]) or torch.equal(z[i], x[i].flip(-1)) for i in range(4))
+
+
+def test_cli_synthetic_smoke_and_errors(tmp_path, capsys):
+    out = tmp_path / "run"
+    main(["--synthetic", "--max-steps", "1", "--out", str(out), "--meta-batch", "2",
+          "--batch-size", "8", "--opt", "val_archs=0", "--opt", "width_range=[4,8]",
+          "--ghn-opt", "hid=16", "--ghn-opt", "block=16", "--ghn-opt", "dec_channels=8",
+          "--ghn-opt", "kernel=3", "--threads", "1"])
+    assert (out / "final.pt").is_file() and (out / "last.pt").is_file()
+    assert '"step": 1' in capsys.readouterr().out
+    with pytest.raises(SystemExit) as err:
+        main(["--synthetic", "--out", str(out), "--opt", "nonsense=1"])
+    assert err.value.code == 2
+    assert "unknown training options" in capsys.readouterr().err
