@@ -52,7 +52,7 @@ def main(suite_file: str, ckpt: str | None, split: str, datasets: tuple[str, ...
 
     if threads:
         torch.set_num_threads(threads)
-    console = Console()
+    console = Console(width=max(Console().width, 110))
     try:
         suite = EpisodeSuite(suite_file, root=root)
         if ckpt and target is None:

@@ -163,6 +163,8 @@ def evaluate_episodes(
     )
 
     dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is None:  # "cuda" and "cuda:0" are one device
+        dev = torch.device("cuda", torch.cuda.current_device())
     if isinstance(suite_file, EpisodeSuite):
         suite = suite_file
     else:
@@ -232,11 +234,13 @@ def evaluate_episodes(
         raise
     finally:
         journal.close()
-        results = _results(loaded, suite, split, name, target, first, cfg, dev, journal,
-                           chosen, positions, status)
-        from deepnetsbench.results import save_results
+        # Written from the journal also on Ctrl-C or a crash, once anything was done.
+        if journal.records or status == "complete":
+            from deepnetsbench.results import save_results
 
-        save_results(results, out)
+            results = _results(loaded, suite, split, name, target, first, cfg, dev, journal,
+                               chosen, positions, status)
+            save_results(results, out)
     return results
 
 

@@ -126,3 +126,14 @@ def test_speedup_hook_trains_on_the_support_set(intra_path, src, tmp_path):
     assert rec.speedup.value is not None and rec.speedup.budget == "2ep"
     assert rec.extra["speedup_train_data"] == "episode support set (12 images)"
     assert rec.extra["episode"] == 0  # the evaluator's own extras are kept
+
+
+def test_failed_setup_leaves_no_results_file(intra_path, src, tmp_path):
+    bad = tmp_path / "nosetup.py"
+    bad.write_text("class Method:\n    def setup(self, device):\n        raise OSError('no weights')\n"
+                   "    def predict(self, model, task):\n        return None\n")
+    out = tmp_path / "n.json"
+    with pytest.raises(BenchError, match="no weights"):
+        evaluate_episodes(str(bad), EpisodeSuite(intra_path, datasets=[src]), out=out,
+                          progress=False)
+    assert not out.exists()
