@@ -313,3 +313,18 @@ def test_setup_failure_leaves_nothing_and_fixed_file_runs(run_eval, method_file,
     method_file(probe("return kaiming(model)"))  # the user fixes the file: new sha256
     res = run_eval(path)  # the empty journal of the failed run is no obstacle
     assert [r.status for r in res.records] == ["ok", "ok"]
+
+
+def test_outer_alarm_timer_and_handler_survive(run_eval):
+    def outer(signum, frame):  # e.g. a test-timeout plugin's handler
+        raise AssertionError("outer timer fired")
+
+    previous = signal.signal(signal.SIGALRM, outer)
+    signal.setitimer(signal.ITIMER_REAL, 100.0)
+    try:
+        run_eval("kaiming", archs=[1], time_limit=50)
+        assert signal.getsignal(signal.SIGALRM) is outer
+        assert 50 < signal.getitimer(signal.ITIMER_REAL)[0] <= 100
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
