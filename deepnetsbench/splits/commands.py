@@ -40,7 +40,8 @@ def build_cmd(splits, suite, num, workers, seed, root):
 @click.option("--split", "splits", multiple=True, type=click.Choice(ALL_SPLITS))
 @_root
 def info_cmd(splits, root):
-    """Table of the splits in the cache: counts, parameters, nodes, version, sha256."""
+    """Table of the splits (and episode suites) in the cache: counts, parameters, nodes,
+    versions, sha256."""
     from rich.console import Console
     from rich.table import Table
 
@@ -65,9 +66,16 @@ def info_cmd(splits, root):
                       f"{n.mean():.0f} ({n.max()})", str(ds.attrs.get("generator_version")),
                       str(ds.attrs.get("format_version")), (ds.sha256 or "")[:16])
         shown += 1
-    Console().print(table)
+    console = Console()
+    console.print(table)
     if not shown and not splits:
         click.echo("no splits yet: run `deepnets-bench download` or `deepnets-bench build`")
+    if not splits:  # dataset-episode suites live beside the architecture splits
+        from deepnetsbench.episodes.info import describe_suite
+        from deepnetsbench.episodes.suite import episodes_dir
+
+        for path in sorted(episodes_dir(root).glob("*.h5")):
+            console.print(describe_suite(path))
 
 
 @click.command("convert-ppuda")
