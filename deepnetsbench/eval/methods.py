@@ -142,6 +142,8 @@ class LoadedMethod:
             return
         try:
             setup(device)
+        except BenchError as err:  # the method's own user-facing error: keep its fix
+            raise _located(err, self.path, "method setup failed") from None
         except Exception as err:  # noqa: BLE001 - reported as a one-line user error
             raise BenchError(f"method setup failed: {describe_error(err, self.path)}",
                              "fix setup() in the method file") from None
@@ -166,6 +168,12 @@ def error_location(err: BaseException, path: Path | None) -> str | None:
         if same:
             where = f"{path}:{frame.lineno}"
     return where
+
+
+def _located(err: BenchError, path: Path | None, prefix: str) -> BenchError:
+    """A method's own BenchError, prefixed and located, its fix kept."""
+    where = error_location(err, path)
+    return BenchError(f"{prefix}: {err.what}" + (f" (at {where})" if where else ""), err.fix)
 
 
 def describe_error(err: BaseException, path: Path | None = None, limit: int = 400) -> str:
@@ -244,6 +252,8 @@ def _instantiate(factory: Callable[..., Any], options: dict[str, Any], path: Pat
                              f"accepted options: {', '.join(accepted) or 'none'}") from None
     try:
         return factory(**options)
+    except BenchError as err:  # the method's own user-facing error: keep its fix
+        raise _located(err, path, "creating the method failed") from None
     except Exception as err:  # noqa: BLE001 - reported with the user's file and line
         raise BenchError(f"creating the method failed: {describe_error(err, path)}",
                          "fix the method's constructor (or the --method-opt values)") from None

@@ -148,3 +148,20 @@ def test_parse_method_options():
     for bad in ("novalue", "=3", "a b=1"):
         with pytest.raises(BenchError):
             parse_method_options([bad])
+
+
+def test_method_bench_error_keeps_its_fix(method_file):
+    path = method_file("""
+from deepnetsbench.errors import BenchError
+class Method:
+    def __init__(self, ckpt=None):
+        if ckpt is None:
+            raise BenchError("no checkpoint", "pass --method-opt ckpt=PATH")
+    def predict(self, model, task):
+        return None
+""")
+    with pytest.raises(BenchError) as err:
+        load_method(str(path))
+    assert err.value.fix == "pass --method-opt ckpt=PATH"
+    assert "no checkpoint" in err.value.what and "m.py:6" in err.value.what
+    assert err.value.one_line().count("fix:") == 1
