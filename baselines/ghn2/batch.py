@@ -86,7 +86,9 @@ def virtual_edges(graph: Graph, s_max: int = 50) -> np.ndarray:
         for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
             if lo == hi:
                 continue
-            parents, starts = np.unique(src[lo:hi], return_index=True)
+            part = src[lo:hi]  # sorted: parents are runs
+            starts = np.flatnonzero(np.concatenate(([True], part[1:] != part[:-1])))
+            parents = part[starts]
             best = np.minimum.reduceat(dist[dst[lo:hi]], starts, axis=0)
             best = np.where(best < s_max, best + 1, far).astype(np.uint8)
             dist[parents] = np.minimum(dist[parents], best)
@@ -157,23 +159,31 @@ def _build_sweep(n: int, src: np.ndarray, dst: np.ndarray, vsrc: np.ndarray,
     first = np.cumsum(per_node) - per_node
     rank = np.arange(len(recv)) - first[recv]
 
+    # one padded [n_l, K_l] table per level, all cut from two flat arrays
+    num_levels = len(counts)
+    k = np.zeros(num_levels, dtype=np.int64)
+    nonempty = counts > 0
+    if n:
+        k[nonempty] = np.maximum.reduceat(per_node, starts[nonempty])
+    sizes = counts * k
+    block_start = np.cumsum(sizes) - sizes
+    lv = level[order][recv]  # level of each receiver
+    flat_pos = block_start[lv] + (recv - starts[lv]) * k[lv] + rank
+    idx = np.zeros(int(sizes.sum()), dtype=np.int64)
+    w = np.zeros(int(sizes.sum()), dtype=np.float32)
+    idx[flat_pos] = rows
+    w[flat_pos] = wts
+    idx_t = torch.from_numpy(idx).to(device).split(sizes.tolist())
+    w_t = torch.from_numpy(w).to(device).split(sizes.tolist())
     bounds, index, weight = [], [], []
-    lo = 0
-    for s, e in zip(starts.tolist(), ends.tolist()):
+    for lvl, (s, e, kk) in enumerate(zip(starts.tolist(), ends.tolist(), k.tolist())):
         bounds.append((s, e))
-        k = int(per_node[s:e].max()) if e > s else 0
-        hi = lo + int(per_node[s:e].sum())
-        if k == 0:
+        if kk == 0:
             index.append(None)
             weight.append(None)
         else:
-            idx = np.zeros((e - s, k), dtype=np.int64)
-            w = np.zeros((e - s, k), dtype=np.float32)
-            idx[recv[lo:hi] - s, rank[lo:hi]] = rows[lo:hi]
-            w[recv[lo:hi] - s, rank[lo:hi]] = wts[lo:hi]
-            index.append(torch.from_numpy(idx).to(device))
-            weight.append(torch.from_numpy(w).view(e - s, 1, k).to(device))
-        lo = hi
+            index.append(idx_t[lvl].view(e - s, kk))
+            weight.append(w_t[lvl].view(e - s, 1, kk))
     return Sweep(torch.from_numpy(order).to(device), torch.from_numpy(position).to(device),
                  bounds, index, weight)
 

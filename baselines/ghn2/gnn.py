@@ -38,31 +38,30 @@ class GatedGNN(nn.Module):
         self.gru = nn.GRUCell(hid, hid)
 
     def _message_fn(self):
-        """``h [n, hid] -> [2n, hid]`` (direct, virtual rows interleaved) with both MLPs
-        fused into two matrix products."""
+        """``h [n, hid] -> [n, 2 * hid]``: per node its direct message (first ``hid``) and
+        its virtual-edge message (last ``hid``; zeros without virtual edges). Both MLPs run
+        as two matrix products (the second block-diagonal): few ops per level matter."""
         l1, l2 = self.mlp[0], self.mlp[2]
         if self.mlp_sp is None:
-            def direct(h: torch.Tensor) -> torch.Tensor:
-                m = l2(F.relu(l1(h)))
-                return torch.stack([m, torch.zeros_like(m)], 1).view(-1, m.shape[1])
-            return direct
-        v1, v2 = self.mlp_sp[0], self.mlp_sp[2]
-        w1 = torch.cat([l1.weight, v1.weight])  # [2k, hid]
-        b1 = torch.cat([l1.bias, v1.bias])
-        w2 = torch.stack([l2.weight.t(), v2.weight.t()])  # [2, k, hid]
-        b2 = torch.stack([l2.bias, v2.bias]).unsqueeze(1)  # [2, 1, hid]
-        k = l1.out_features
+            w1, b1 = l1.weight, l1.bias
+            w2 = torch.cat([l2.weight, torch.zeros_like(l2.weight)])
+            b2 = torch.cat([l2.bias, torch.zeros_like(l2.bias)])
+        else:
+            v1, v2 = self.mlp_sp[0], self.mlp_sp[2]
+            w1 = torch.cat([l1.weight, v1.weight])  # [2k, hid]
+            b1 = torch.cat([l1.bias, v1.bias])
+            w2 = torch.block_diag(l2.weight, v2.weight)  # [2 hid, 2k]
+            b2 = torch.cat([l2.bias, v2.bias])
 
-        def both(h: torch.Tensor) -> torch.Tensor:
-            z = F.relu(F.linear(h, w1, b1)).view(-1, 2, k).transpose(0, 1)  # [2, n, k]
-            m = torch.baddbmm(b2, z, w2)  # [2, n, hid]
-            return m.transpose(0, 1).reshape(-1, m.shape[2])
-        return both
+        def messages(h: torch.Tensor) -> torch.Tensor:
+            return F.linear(F.relu(F.linear(h, w1, b1)), w2, b2)
+        return messages
 
     def _sweep(self, x: torch.Tensor, sweep: Sweep, messages) -> torch.Tensor:
         xs = x.index_select(0, sweep.order)
         n, hid = xs.shape
-        buf = xs.new_zeros(2 * n, hid)
+        buf = xs.new_zeros(n, 2 * hid)  # row p: [direct | virtual] message of position p
+        flat = buf.view(2 * n, hid)  # row 2p + kind, as the sweep's indices address it
         outs = []
         last = sweep.num_levels - 1
         for level, (s, e) in enumerate(sweep.bounds):
@@ -70,12 +69,12 @@ class GatedGNN(nn.Module):
             if idx is None:
                 msg = xs.new_zeros(e - s, hid)
             else:
-                gathered = buf.index_select(0, idx.view(-1)).view(e - s, -1, hid)
+                gathered = flat.index_select(0, idx.view(-1)).view(e - s, -1, hid)
                 msg = torch.bmm(sweep.weight[level].to(gathered.dtype), gathered).squeeze(1)
             h = self.gru(msg, xs[s:e])
             outs.append(h)
             if level < last:
-                buf[2 * s:2 * e] = messages(h)
+                buf[s:e] = messages(h)
         return torch.cat(outs).index_select(0, sweep.position)
 
     def forward(self, x: torch.Tensor, batch: GraphBatch) -> torch.Tensor:

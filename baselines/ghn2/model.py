@@ -138,11 +138,11 @@ class GHN2(nn.Module):
         h = self.encode(batch)
         return self.decoder.decode(h, plans, batch.offsets[:-1].tolist())
 
-    @torch.no_grad()
     def predict(self, models: nn.Module | Sequence[nn.Module],
                 graphs: Graph | Sequence[Graph] | None = None, image_size: int = 32
                 ) -> nn.Module | list[nn.Module]:
-        """Fill every parameter of ``models`` in place (no autograd) and return them.
+        """Fill every parameter of ``models`` in place (inference mode: no autograd; the
+        parameters stay ordinary tensors, trainable afterwards) and return them.
 
         ``graphs``: their computational graphs (traced with ``graph_from_module`` at
         ``image_size`` when not given). Parameters no graph node names keep their value;
@@ -158,6 +158,11 @@ class GHN2(nn.Module):
         graphs = list(graphs)
         if len(graphs) != len(models):
             raise ValueError(f"{len(models)} models but {len(graphs)} graphs")
+        self._fill(models, graphs)  # tracing (above) needs autograd; filling does not
+        return models[0] if single else models
+
+    @torch.inference_mode()
+    def _fill(self, models: list[nn.Module], graphs: list[Graph]) -> None:
         plans: list[ParamPlan] = []
         outs = []
         for m, g in zip(models, graphs):
@@ -177,5 +182,4 @@ class GHN2(nn.Module):
         batch = self.make_batch(graphs)
         h = self.encode(batch)
         self.decoder.decode(h, plans, batch.offsets[:-1].tolist(), outs=outs)
-        return models[0] if single else models
 

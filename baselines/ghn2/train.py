@@ -26,6 +26,7 @@ and writes checkpoints.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -425,9 +426,7 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------
     def _sections(self, resumable: bool) -> dict:
-        from deepnetsbench.data.images import ImageDataset  # noqa: F401  (type only)
-
-        val_sha = __import__("hashlib").sha256(self.val_idx.astype("<i8").tobytes()).hexdigest()
+        val_sha = hashlib.sha256(self.val_idx.astype("<i8").tobytes()).hexdigest()
         train = {"step": self.step, "skipped": self.skipped, "elapsed_s": self.elapsed,
                  "config": self.cfg.to_dict(), "total_steps": self.total_steps}
         if resumable:
