@@ -9,6 +9,7 @@ from deepnetsbench.errors import BenchError
 __all__ = ["COMMANDS", "eval_cmd", "new_method_cmd"]
 
 SPLITS = ("train", "val", "test", "wide", "deep", "dense", "bnfree", "predefined")
+SUITES = ("deepnets1m", "episodes-intra", "episodes-inter")
 
 
 def _parse_archs(values: tuple[str, ...]) -> list[int] | None:
@@ -26,14 +27,50 @@ def _parse_archs(values: tuple[str, ...]) -> list[int] | None:
     return archs or None
 
 
-def default_out(method: str, split: str, dataset: str, mock: bool) -> str:
-    """``mine-test-cifar10.json``: one file per method x split x dataset, so that re-running
-    a command resumes it and another method never collides with its journal."""
+def default_out(method: str, split: str, dataset: str | None, mock: bool, suite: str = "deepnets1m",
+                target: str | None = None) -> str:
+    """``mine-test-cifar10.json``: one file per method x suite x split x dataset (x target),
+    so that re-running a command resumes it and another method never collides with its
+    journal."""
     from pathlib import Path
 
     stem = Path(method).stem if method.endswith(".py") else method
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "method"
-    return f"{stem}-{split}-{'mock' if mock else dataset}.json"
+    parts = [stem] + ([suite] if suite != "deepnets1m" else []) + [split]
+    parts.append("mock" if mock else (dataset or "source"))
+    if target:
+        parts.append(target)
+    return "-".join(parts) + ".json"
+
+
+def _hooks(suite: str, speedup: str | None, train_budget: str | None, finetune_epochs: float,
+           finetune_noise: float, finetune_orth: bool, root: str | None, train_images: int | None):
+    """Record hooks for --speedup / --finetune-epochs (docs/speedup.md)."""
+    hooks = []
+    if speedup:
+        budget = train_budget or ("30ep,120s" if suite != "deepnets1m" else "5ep")
+        if suite == "deepnets1m":
+            from deepnetsbench.paths import data_root
+            from deepnetsbench.training.hooks import SpeedupHook, TrainData
+            from deepnetsbench.training.trainer import Budget
+
+            hooks.append(SpeedupHook(trainer=speedup, budget=Budget.parse(budget),
+                                     cache_root=data_root(root) / "curves",
+                                     data=TrainData(limit=train_images)))
+        else:
+            from deepnetsbench.episodes.evaluate import SupportTrainingSpeedup
+
+            hooks.append(SupportTrainingSpeedup(trainer=speedup, budget=budget))
+    if finetune_epochs:
+        if suite != "deepnets1m":
+            raise BenchError("--finetune-epochs is defined for the deepnets1m suite",
+                             "drop it for dataset-episode suites")
+        from deepnetsbench.training.hooks import FinetuneHook, TrainData
+
+        hooks.append(FinetuneHook(epochs=finetune_epochs, trainer=speedup or "sgd",
+                                  noise=finetune_noise, orthogonal=finetune_orth,
+                                  data=TrainData(limit=train_images)))
+    return hooks
 
 
 @click.command("eval")
@@ -41,9 +78,29 @@ def default_out(method: str, split: str, dataset: str, mock: bool) -> str:
               help="A method file (mine.py) or a built-in: random, kaiming, orthogonal, mean.")
 @click.option("--method-opt", "method_opts", multiple=True, metavar="KEY=VALUE",
               help="Option passed to the method's constructor (repeatable).")
-@click.option("--suite", default="deepnets1m", show_default=True, type=click.Choice(["deepnets1m"]))
+@click.option("--suite", default="deepnets1m", show_default=True, type=click.Choice(SUITES),
+              help="Architecture suite, or a dataset-episode suite (fixed target network).")
 @click.option("--split", default="test", show_default=True, type=click.Choice(SPLITS))
-@click.option("--dataset", default="cifar10", show_default=True, help="Image dataset name.")
+@click.option("--dataset", default=None,
+              help="Image dataset (default cifar10; for episode suites: the test dataset, "
+                   "default the suite's own).")
+@click.option("--target", default=None,
+              help="Episode suites: target network (convnet4, resnet18; default the suite's first).")
+@click.option("--suite-file", default=None, type=click.Path(dir_okay=False),
+              help="Episode suites: the suite file (default the one in the cache).")
+@click.option("--speedup", type=click.Choice(["sgd", "gc"]), default=None,
+              help="Also measure the speedup over this reference trainer (docs/speedup.md).")
+@click.option("--train-budget", default=None, metavar="EPOCHS|SECONDS",
+              help="Reference training budget, e.g. 5ep, 300s or 5ep,300s (default 5ep; "
+                   "episodes 30ep,120s).")
+@click.option("--finetune-epochs", type=float, default=0.0,
+              help="Also fine-tune k epochs from the prediction and from random init.")
+@click.option("--finetune-noise", type=float, default=0.0,
+              help="Post-processing before fine-tuning: noise with this beta (e.g. 3e-5).")
+@click.option("--finetune-orth", is_flag=True,
+              help="Post-processing before fine-tuning: orthogonal re-init of wide layers.")
+@click.option("--train-images", type=int, default=None,
+              help="Reference/fine-tune training on the first N training images (default all).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:<i>.")
 @click.option("--limit", type=int, default=None, help="Evaluate only the first N architectures.")
 @click.option("--arch", "arch", multiple=True, metavar="I[,J...]",
@@ -66,11 +123,14 @@ def default_out(method: str, split: str, dataset: str, mock: bool) -> str:
                    "seconds.")
 @click.option("--restart", is_flag=True, help="Discard an existing journal at --out and start over.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str, dataset: str,
+def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str,
+             dataset: str | None, target: str | None, suite_file: str | None,
+             speedup: str | None, train_budget: str | None, finetune_epochs: float,
+             finetune_noise: float, finetune_orth: bool, train_images: int | None,
              device: str, limit: int | None, arch: tuple[str, ...], seed: int, out: str | None,
              root: str | None, batch_size: int, time_limit: float, eval_images: int | None,
              no_flops: bool, mock: bool, restart: bool, quiet: bool) -> None:
-    """Evaluate a parameter-prediction method on a DeepNets-1M split."""
+    """Evaluate a parameter-prediction method on a DeepNets-1M split or an episode suite."""
     from rich.console import Console
 
     from deepnetsbench.eval.methods import parse_method_options
@@ -79,13 +139,31 @@ def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str, 
     if time_limit < 0:
         raise BenchError(f"--time-limit must be >= 0, got {time_limit}", "pass 0 for no limit")
     options = parse_method_options(method_opts)
+    episodes = suite != "deepnets1m"
+    if episodes and split not in ("test", "val"):
+        raise BenchError(f"episode suites have val and test episodes, not {split!r}",
+                         "pass --split test or --split val")
+    if episodes and mock:
+        raise BenchError("--mock runs on the deepnets1m suite", "drop --suite for the smoke test")
+    if not episodes and (target or suite_file):
+        raise BenchError("--target/--suite-file belong to episode suites",
+                         "pass --suite episodes-intra or episodes-inter")
+    hooks = _hooks(suite, speedup, train_budget, finetune_epochs, finetune_noise,
+                   finetune_orth, root, train_images)
     cfg = EvalConfig(
-        suite=suite, split=split, dataset=dataset, device=device, limit=limit,
-        archs=_parse_archs(arch), seed=seed,
-        out=out or default_out(method, split, dataset, mock), root=root,
+        suite=suite, split=split, dataset=dataset or ("cifar10" if not episodes else None),
+        device=device, limit=limit, archs=_parse_archs(arch), seed=seed,
+        out=out or default_out(method, split, dataset or ("cifar10" if not episodes else None),
+                               mock, suite, target), root=root,
         batch_size=batch_size, time_limit=time_limit or None, eval_images=eval_images,
         mock=mock, restart=restart, flops=not no_flops, progress=not quiet)
-    results = evaluate(method, cfg, options)
+    if episodes:
+        from deepnetsbench.episodes.evaluate import evaluate_from_config
+
+        results = evaluate_from_config(method, cfg, options, hooks, suite_file=suite_file,
+                                       target=target)
+    else:
+        results = evaluate(method, cfg, options, hooks=hooks)
     console = Console()
     console.print(summary_table(results))
     console.print(f"results: {cfg.out}  (journal: {journal_path(cfg.out)})")

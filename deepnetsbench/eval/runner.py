@@ -255,7 +255,7 @@ def open_mock(split: str, dataset: str = "cifar10", root: str | os.PathLike | No
     suite = ArchSuite(ds, info, transform=_narrow(width), extra={"mock": True, "mock_width": width})
     known = DATASETS.get(canonical_name(dataset))
     classes, size = (known.num_classes, known.eval_size) if known else (10, 32)
-    images = synthetic_dataset(classes, size, n_train=0, n_test=MOCK_IMAGES, seed=seed)
+    images = synthetic_dataset(classes, size, n_train=2 * MOCK_IMAGES, n_test=MOCK_IMAGES, seed=seed)
     return suite, images, size
 
 
