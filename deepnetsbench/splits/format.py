@@ -25,7 +25,8 @@ FORMAT_NAME = "deepnets-bench-split"
 FORMAT_VERSION = "1.0"
 MANIFEST = "manifest.json"
 
-_CHUNK_ROWS = 1 << 14
+# Small chunks: a random read decompresses little (0.2 ms per architecture at 1M).
+_CHUNK_ROWS = 2048
 
 
 def split_path(root: Path, split: str) -> Path:
@@ -39,6 +40,7 @@ def write_split(path: Path, columns: Columns, attrs: dict, names: list[str] | No
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)
     try:
         with h5py.File(tmp, "w", libver=("earliest", "v110"), track_order=False) as f:
             f.attrs["format"] = FORMAT_NAME
@@ -93,6 +95,7 @@ def read_manifest(root: Path) -> dict:
 def _write_manifest(root: Path, manifest: dict) -> None:
     path = Path(root) / MANIFEST
     fd, tmp = tempfile.mkstemp(prefix=MANIFEST, dir=root)
+    os.chmod(tmp, 0o644)
     with os.fdopen(fd, "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)
     os.replace(tmp, path)
