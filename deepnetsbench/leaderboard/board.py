@@ -51,22 +51,23 @@ class Table:
     num_items: int
     rows: list[Row]
     ambiguous: bool = False  # another release of the same split/dataset names has a table
+    target: str = ""  # dataset-episode suites: the fixed target network
 
     @property
     def id(self) -> str:
-        base = f"{self.suite}/{self.split}/{self.dataset}"
+        base = f"{self.suite}/{self.split}/{self.dataset}" + (f"/{self.target}" if self.target else "")
         return f"{base}@{self.split_sha256[:8]}" if self.ambiguous else base
 
     @property
     def title(self) -> str:
-        t = f"{self.suite} · {self.split} · {self.dataset}"
+        t = f"{self.suite} · {self.split} · {self.dataset}" + (f" · {self.target}" if self.target else "")
         return t + f" (split v{self.split_version})" if self.ambiguous else t
 
 
 def _table_order(t: Table) -> tuple:
     suite = SUITES.index(t.suite) if t.suite in SUITES else len(SUITES)
     split = SPLIT_ORDER.index(t.split) if t.split in SPLIT_ORDER else len(SPLIT_ORDER)
-    return (suite, t.dataset, split, t.split, t.split_version, t.split_sha256)
+    return (suite, t.dataset, split, t.split, t.target, t.split_version, t.split_sha256)
 
 
 def build_tables(entries: list[tuple[Path, Entry]]) -> list[Table]:
@@ -76,7 +77,7 @@ def build_tables(entries: list[tuple[Path, Entry]]) -> list[Table]:
         groups.setdefault(board_key(e.results), []).append((path, e))
     names: dict[tuple, int] = {}
     for key in groups:
-        names[key[:3]] = names.get(key[:3], 0) + 1
+        names[key[:3] + key[5:]] = names.get(key[:3] + key[5:], 0) + 1
 
     tables = []
     for key, items in groups.items():
@@ -102,7 +103,7 @@ def build_tables(entries: list[tuple[Path, Entry]]) -> list[Table]:
             suite=first.suite, split=first.split.name, dataset=first.dataset.name,
             split_version=first.split.generator_version, split_sha256=first.split.sha256,
             dataset_sha256=first.dataset.content_sha256, num_items=first.split.num_items,
-            rows=rows, ambiguous=names[key[:3]] > 1,
+            rows=rows, ambiguous=names[key[:3] + key[5:]] > 1, target=key[5] if len(key) > 5 else "",
         ))
     return sorted(tables, key=_table_order)
 

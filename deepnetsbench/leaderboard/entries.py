@@ -73,10 +73,23 @@ def entry_filename(results: Results, sha: str) -> str:
                       slug(results.method.name), sha[:12]]) + ".json"
 
 
-def board_key(results: Results) -> tuple[str, str, str, str, str]:
+def release_name(results: Results) -> str:
+    """Name of the split in the releases file: ``test`` for DeepNets-1M, ``<suite>/<split>``
+    (e.g. ``episodes-intra/test``) for the other suites."""
+    if results.suite == "deepnets1m":
+        return results.split.name
+    return f"{results.suite}/{results.split.name}"
+
+
+def target_of(results: Results) -> str:
+    """The fixed target network of a dataset-episode run ('' for architecture suites)."""
+    return str((results.protocol.extra or {}).get("target") or "")
+
+
+def board_key(results: Results) -> tuple[str, ...]:
     """Entries with the same key ran on the same architectures and images: one table."""
     return (results.suite, results.split.name, results.dataset.name,
-            results.split.sha256, results.dataset.content_sha256)
+            results.split.sha256, results.dataset.content_sha256, target_of(results))
 
 
 # ----------------------------------------------------------------------------- checks
@@ -92,8 +105,9 @@ def check_results(res: Results, releases: str | os.PathLike | None = None,
             f"records {res.split.name!r}/{res.dataset.name!r}",
             "re-run the evaluator; do not edit results files by hand")
 
-    if not known_split(res.split.name, res.split.sha256, releases, res.split.generator_version):
-        known = split_versions(res.split.name, releases)
+    if not known_split(release_name(res), res.split.sha256, releases,
+                       res.split.generator_version):
+        known = split_versions(release_name(res), releases)
         have = ", ".join(f"v{v}={s[:12]}" for v, s in sorted(known.items())) or "none"
         raise BenchError(
             f"{source}: split {res.split.name!r} (generator version "
@@ -141,7 +155,8 @@ def check_results(res: Results, releases: str | os.PathLike | None = None,
                          f"set of {res.dataset.name!r} has {res.dataset.num_test}",
                          "re-run on the full test set (do not limit the number of images)")
 
-    if not res.method.builtin and not re.match(r"^https?://\S+$", res.method.url or ""):
+    if not res.method.builtin and not (re.match(r"^https?://\S+$", res.method.url or "")
+                                       or _shipped_baseline(res.method.url)):
         raise BenchError(f"{source}: method {res.method.name!r} has no public code link "
                          f"(method.url = {res.method.url!r})",
                          "set the method's url to a public repository with the code and "
@@ -158,6 +173,14 @@ def check_results(res: Results, releases: str | os.PathLike | None = None,
         raise BenchError(f"{source}: aggregates do not match the records ({diff})",
                          "do not edit numbers by hand; recompute with "
                          "deepnetsbench.results.aggregate(records) or re-run the evaluator")
+
+
+def _shipped_baseline(url: str | None) -> bool:
+    """A reference baseline shipped with the suite names its code by repository path."""
+    if not url or not url.startswith("baselines/"):
+        return False
+    repo = Path(__file__).resolve().parents[2]
+    return (repo / url).exists()
 
 
 def _few(xs: list[int], k: int = 5) -> str:
