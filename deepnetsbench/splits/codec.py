@@ -31,7 +31,7 @@ def _mask(nodes) -> int:
 
 
 def _unmask(m: int) -> tuple[int, ...]:
-    return tuple(i for i in range(32) if m >> i & 1)
+    return tuple(i for i in range(m.bit_length()) if m >> i & 1)
 
 
 def encode_spec(spec: ArchSpec) -> tuple[tuple, np.ndarray]:
@@ -45,16 +45,14 @@ def encode_spec(spec: ArchSpec) -> tuple[tuple, np.ndarray]:
 
 
 def decode_spec(row, codes: np.ndarray) -> ArchSpec:
-    r = {c: int(row[c]) for c in ARG_COLUMNS}
-    pairs = [(PRIMITIVES[int(codes[k])], int(codes[k + 1])) for k in range(0, len(codes), 2)]
-    n = 2 * r["steps"]
-    genotype = Genotype(tuple(pairs[:n]), _unmask(r["normal_concat"]), tuple(pairs[n:]),
-                        _unmask(r["reduce_concat"]))
-    args = NetArgs(C=r["C"], n_cells=r["n_cells"], stem_type=r["stem_type"],
-                   stem_pool=bool(r["stem_pool"]), ks=r["ks"], norm="bn" if r["norm"] else None,
-                   preproc=bool(r["preproc"]), glob_avg=bool(r["glob_avg"]),
-                   fc_layers=r["fc_layers"], fc_dim=r["fc_dim"], C_mult=r["C_mult"],
-                   is_vit=bool(r["is_vit"]))
+    (C, n_cells, stem_type, stem_pool, ks, norm, preproc, glob_avg, fc_layers, fc_dim, C_mult,
+     is_vit, steps, normal_concat, reduce_concat) = row.tolist()
+    c = codes.tolist()
+    pairs = tuple(zip([PRIMITIVES[k] for k in c[0::2]], c[1::2]))
+    n = 2 * steps
+    genotype = Genotype(pairs[:n], _unmask(normal_concat), pairs[n:], _unmask(reduce_concat))
+    args = NetArgs(C, n_cells, stem_type, bool(stem_pool), ks, "bn" if norm else None,
+                   bool(preproc), bool(glob_avg), fc_layers, fc_dim, C_mult, bool(is_vit))
     return ArchSpec(genotype, args)
 
 

@@ -36,6 +36,7 @@ class ArchRecord:
     image_size: int = 32  # resolution the model is built at by default
     _arrays: tuple | None = field(default=None, repr=False)
     _graph: Graph | None = field(default=None, repr=False)
+    _spec_src: tuple | None = field(default=None, repr=False, compare=False)
 
     def build_model(self, num_classes: int = 10, image_size: int | None = None) -> nn.Module:
         image_size = image_size or self.image_size
@@ -76,6 +77,20 @@ class ArchRecord:
         types, shapes, edges = self._arrays
         return Graph(types.astype(np.int16), [None] * len(types), shapes,
                      edges.astype(np.int32), self.num_params)
+
+
+def _get_spec(self: ArchRecord) -> ArchSpec | None:
+    # Decoded on first use: reading graph arrays alone (GHN training) never pays for it.
+    if self._spec is None and self._spec_src is not None:
+        self._spec = decode_spec(*self._spec_src)
+    return self._spec
+
+
+def _set_spec(self: ArchRecord, value: ArchSpec | None) -> None:
+    self._spec = value
+
+
+ArchRecord.spec = property(_get_spec, _set_spec)  # type: ignore[assignment]
 
 
 class DeepNets1M(torch.utils.data.Dataset):
@@ -126,9 +141,8 @@ class DeepNets1M(torch.utils.data.Dataset):
             return ArchRecord(self.split, i, self.names[i], None, int(self.num_params[i]), size,
                               arrays)
         c0, c1 = self.cell_offset[i], self.cell_offset[i + 1]
-        spec = decode_spec(self.args[i], self._ds["cell_codes"][c0:c1])
-        return ArchRecord(self.split, i, f"{self.split}/{i:05d}", spec,
-                          int(self.num_params[i]), 32, arrays)
+        return ArchRecord(self.split, i, f"{self.split}/{i:05d}", None, int(self.num_params[i]),
+                          32, arrays, _spec_src=(self.args[i], self._ds["cell_codes"][c0:c1]))
 
     def __getstate__(self):
         state = self.__dict__.copy()
