@@ -15,7 +15,7 @@ from torch import nn
 
 from deepnetsbench.eval.methods import MethodBase, MethodMeta, Task
 
-URL = ""  # the suite's repository; set when it is published
+URL = "baselines/pudnet/method.py"  # shipped with the suite: its code is this file
 
 
 class Method(MethodBase):
