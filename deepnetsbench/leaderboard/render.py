@@ -65,7 +65,8 @@ def table_markdown(t: Table) -> str:
     ]
     for r in t.rows:
         name = _md(r.method + (f" {r.version}" if r.version else ""))
-        method = f"[{name}]({r.url})" if r.url else name
+        url = f"../{r.url}" if r.url and not r.url.startswith(("http://", "https://")) else r.url
+        method = f"[{name}]({url})" if url else name  # repository paths are relative to the board
         cells = [str(r.rank), method, fmt_mean_se(r.top1), fmt_ci(r.top1),
                  fmt_mean_se(r.top5), fmt_seconds(r.predict_time_s.mean)]
         if has_speedup:
@@ -104,7 +105,8 @@ def site_data(tables: list[Table]) -> dict:
             "split_sha256": t.split_sha256, "dataset_sha256": t.dataset_sha256,
             "num_items": t.num_items,
             "rows": [{
-                "rank": r.rank, "method": r.method, "version": r.version, "url": r.url,
+                "rank": r.rank, "method": r.method, "version": r.version, "url": (r.url if not r.url or r.url.startswith(("http://", "https://"))
+                        else f"../../{r.url}"),
                 "top1": _stat(r.top1), "top5": _stat(r.top5),
                 "predict_time_s": _stat(r.predict_time_s),
                 "speedup": r.speedup, "speedup_lower_bound": r.speedup_lower_bound,
