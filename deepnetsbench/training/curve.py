@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from deepnetsbench.errors import BenchError
+from deepnetsbench.results import atomic_write_text
 
 __all__ = [
     "CURVE_FORMAT",
@@ -37,8 +38,6 @@ __all__ = [
 
 CURVE_FORMAT = "deepnets-bench/curve/1"
 
-
-from deepnetsbench.results import atomic_write_text  # noqa: E402  (one implementation)
 
 
 @dataclass
