@@ -57,7 +57,11 @@ def download_official(out_dir: Path, base_url: str | None = None, progress: bool
         names.append("deepnets1m_train.hdf5")
     for name in names:
         md5 = (checksums or OFFICIAL_FILES).get(name)
-        download_file(url + name, raw / name, md5=md5, progress=progress)
+        try:
+            download_file(url + name, raw / name, md5=md5, progress=progress)
+        except BenchError as err:
+            raise BenchError(err.what, f"{err.fix}; or generate the splits locally with "
+                             "`deepnets-bench download --build` (deterministic)") from None
     return convert_official(raw, out_dir, train=train)
 
 
