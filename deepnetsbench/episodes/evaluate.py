@@ -156,9 +156,9 @@ def evaluate_episodes(
         EvalConfig,
         EvalImages,
         Journal,
-        _progress,
+        check_out,
         evaluate_arch,
-        journal_path,
+        run_journaled,
         select_indices,
     )
 
@@ -189,10 +189,7 @@ def evaluate_episodes(
     loaded = method if isinstance(method, LoadedMethod) else load_method(method, options)
 
     out = Path(out)
-    jpath = journal_path(out)
-    if out.exists() and not jpath.exists() and not restart:
-        raise BenchError(f"{out} exists but has no journal ({jpath.name}), so it is not a run "
-                         "to resume", "use another --out, or --restart to overwrite it")
+    jpath = check_out(out, restart)
     cfg = EvalConfig(suite=suite.kind, split=split, dataset=name, device=str(dev),
                      limit=limit, archs=episodes, seed=seed, out=out, root=root,
                      batch_size=batch_size, time_limit=time_limit, eval_images=eval_images,
@@ -211,37 +208,22 @@ def evaluate_episodes(
     }
     journal = Journal(jpath, identity, restart)
     todo = [j for j in chosen if j not in journal.records]
-    status = "complete"
-    console = console or _console()
-    try:
-        if todo:
-            loaded.setup(dev)
-            with _progress(progress, console, len(chosen), len(chosen) - len(todo)) as bar:
-                for j in todo:
-                    ep = suite.episode(split, positions[j])
-                    bar.describe(ep.name)
-                    record = _evaluate_one(suite, ep, j, target, loaded, cfg, dev, hooks,
-                                           EvalImages, evaluate_arch)
-                    journal.append(record)
-                    if record.status == "failed":
-                        bar.log(f"[yellow]{ep.name} failed:[/] {record.error}")
-                    bar.advance(record.status == "ok")
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    except BaseException:
-        status = "crashed"
-        raise
-    finally:
-        journal.close()
-        # Written from the journal also on Ctrl-C or a crash, once anything was done.
-        if journal.records or status == "complete":
-            from deepnetsbench.results import save_results
+    current: dict[int, Episode] = {}
 
-            results = _results(loaded, suite, split, name, target, first, cfg, dev, journal,
-                               chosen, positions, status)
-            save_results(results, out)
-    return results
+    def episode(j: int) -> Episode:  # read once per episode (described, then evaluated)
+        if j not in current:
+            current.clear()
+            current[j] = suite.episode(split, positions[j])
+        return current[j]
+
+    return run_journaled(
+        journal, todo, len(chosen), out,
+        describe=lambda j: episode(j).name,
+        evaluate_one=lambda j: _evaluate_one(suite, episode(j), j, target, loaded, cfg, dev,
+                                             hooks, EvalImages, evaluate_arch),
+        finish=lambda status: _results(loaded, suite, split, name, target, first, cfg, dev,
+                                       journal, chosen, positions, status),
+        setup=lambda: loaded.setup(dev), progress=progress, console=console or _console())
 
 
 def _evaluate_one(suite: EpisodeSuite, ep: Episode, j: int, target: str, loaded: Any,

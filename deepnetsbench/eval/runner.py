@@ -50,9 +50,9 @@ from deepnetsbench.results import (
 
 __all__ = [
     "DEFAULT_TIME_LIMIT", "PROTOCOL_VERSION", "ArchSuite", "EvalConfig", "EvalImages",
-    "Journal", "MethodTimeout", "RecordContext", "RecordHook", "arch_seed", "count_macs",
-    "evaluate", "journal_path", "open_images", "open_mock", "open_split", "run_evaluation",
-    "select_indices", "summary_table",
+    "Journal", "MethodTimeout", "RecordContext", "RecordHook", "arch_seed", "check_out",
+    "count_macs", "evaluate", "journal_path", "open_images", "open_mock", "open_split",
+    "run_evaluation", "run_journaled", "select_indices", "summary_table",
 ]
 
 PROTOCOL_VERSION = "1"
@@ -653,28 +653,58 @@ def run_evaluation(method: LoadedMethod, suite: ArchSuite, dataset: Any, cfg: Ev
         raise BenchError(f"--batch-size must be a positive integer, got {cfg.batch_size}",
                          "use the protocol's 64")
     out = Path(cfg.out)
-    jpath = journal_path(out)
-    if out.exists() and not jpath.exists() and not cfg.restart:
-        raise BenchError(f"{out} exists but has no journal ({jpath.name}), so it is not a run "
-                         "to resume", "use another --out, or --restart to overwrite it")
+    jpath = check_out(out, cfg.restart)
     indices = select_indices(len(suite), cfg.archs, cfg.limit)
     images = EvalImages(dataset, image_size or dataset.image_size, device, cfg.eval_images)
     journal = Journal(jpath, _identity(method, suite, images, cfg, device, hooks), cfg.restart)
     todo = [i for i in indices if i not in journal.records]
+
+    def setup() -> None:
+        method.setup(device)
+        images.tensors()  # prepared once, before the first architecture
+
+    return run_journaled(
+        journal, todo, len(indices), out,
+        describe=lambda i: str(suite[i].name),
+        evaluate_one=lambda i: evaluate_arch(suite[i], method, images, cfg, device, hooks),
+        finish=lambda status: _results(method, suite, images, cfg, device, journal, indices,
+                                       status),
+        setup=setup, progress=cfg.progress, console=console)
+
+
+def check_out(out: Path, restart: bool) -> Path:
+    """The journal path of ``out``; refuses to overwrite a results file that is not a run."""
+    jpath = journal_path(out)
+    if out.exists() and not jpath.exists() and not restart:
+        raise BenchError(f"{out} exists but has no journal ({jpath.name}), so it is not a run "
+                         "to resume", "use another --out, or --restart to overwrite it")
+    return jpath
+
+
+def run_journaled(journal: Journal, todo: Sequence[Any], total: int, out: Path, *,
+                  describe: Callable[[Any], str], evaluate_one: Callable[[Any], Record],
+                  finish: Callable[[str], Results], setup: Callable[[], None],
+                  progress: bool = True, console: Any = None) -> Results | None:
+    """Evaluate ``todo`` one item at a time, journaling each record as it finishes.
+
+    Whatever ends the loop (done, Ctrl-C, a crash), the results JSON is written from the
+    journal once anything was done, so no finished work is lost; a run that failed before its
+    first item leaves no results file behind. Shared by the architecture and episode suites.
+    """
     status = "complete"
+    results = None
     console = console or _console()
     try:
         if todo:
-            method.setup(device)
-            images.tensors()  # prepared once, before the first architecture
-            with _progress(cfg.progress, console, len(indices), len(indices) - len(todo)) as bar:
-                for i in todo:
-                    rec = suite[i]
-                    bar.describe(str(rec.name))
-                    record = evaluate_arch(rec, method, images, cfg, device, hooks)
+            setup()
+            with _progress(progress, console, total, total - len(todo)) as bar:
+                for item in todo:
+                    name = describe(item)
+                    bar.describe(name)
+                    record = evaluate_one(item)
                     journal.append(record)
                     if record.status == "failed":
-                        bar.log(f"[yellow]{record.name} failed:[/] {record.error}")
+                        bar.log(f"[yellow]{name} failed:[/] {record.error}")
                     bar.advance(record.status == "ok")
     except KeyboardInterrupt:
         status = "interrupted"
@@ -684,10 +714,8 @@ def run_evaluation(method: LoadedMethod, suite: ArchSuite, dataset: Any, cfg: Ev
         raise
     finally:
         journal.close()
-        # Written from the journal also on Ctrl-C or a crash, once anything was done (a run
-        # that failed before its first architecture leaves no results file behind).
         if journal.records or status == "complete":
-            results = _results(method, suite, images, cfg, device, journal, indices, status)
+            results = finish(status)
             save_results(results, out)
     return results
 
