@@ -17,3 +17,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real datasets not available ({SHARED_DATA} is absent)")
     return SHARED_DATA
+
+
+@pytest.fixture()
+def one_thread():
+    """One torch thread: tiny tensors gain nothing from a second one, and on a shared 2-core
+    machine every multi-threaded op waits for a busy core."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -15,16 +15,6 @@ from deepnetsbench.graph import graph_from_module, graph_from_spec
 from deepnetsbench.space import SPLIT_CONFIGS, sample_arch
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: many small ops, and on a shared 2-core machine every
-    multi-threaded op waits for a busy core (training steps become ~50x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def reference_gnn(gnn: GatedGNN, x: torch.Tensor, graphs, s_max: int) -> torch.Tensor:
     """GHN-2 as published: node by node in topological order, then in reverse order."""
     out, off = [], 0

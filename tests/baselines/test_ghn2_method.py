@@ -20,15 +20,6 @@ METHOD = Path(__file__).resolve().parents[2] / "baselines" / "ghn2" / "method.py
 TINY = GHN2Config(hid=16, dec_channels=8, dec_mid=16, block=16, kernel=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: many small ops, and on a shared 2-core machine every
-    multi-threaded op waits for a busy core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture()
 def ckpt(tmp_path) -> Path:

@@ -15,17 +15,6 @@ from baselines.ghn2.model import GHN2, GHN2Config, model_shapes
 from deepnetsbench.graph import graph_from_module, graph_from_spec
 from deepnetsbench.space import SPLIT_CONFIGS, build_model, sample_arch
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: many small ops, and on a shared 2-core machine every
-    multi-threaded op waits for a busy core (training steps become ~50x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 TINY = GHN2Config(hid=16, dec_channels=8, dec_mid=16, block=16, kernel=3)
 
 

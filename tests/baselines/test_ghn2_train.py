@@ -22,17 +22,6 @@ from deepnetsbench.data import synthetic_dataset
 from deepnetsbench.errors import BenchError
 from deepnetsbench.space import SPLIT_CONFIGS, sample_arch
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: many small ops, and on a shared 2-core machine every
-    multi-threaded op waits for a busy core (training steps become ~50x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 TINY = GHN2Config(hid=16, dec_channels=8, dec_mid=16, block=16, kernel=3)
 SMALL_SPACE = replace(SPLIT_CONFIGS["train"], n_cells=(4, 5), steps=(1, 2), steps_deep=(1, 1))
 

@@ -9,16 +9,6 @@ from torch.func import functional_call
 from baselines.pudnet.model import PudNet, PudNetConfig, layer_specs, prepare_template
 from deepnetsbench.episodes import TARGETS, build_target
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a second thread only adds synchronisation (and suffers on busy CPUs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 SMALL = dict(hidden=16, embed=16, enc_channels=(8, 16), chunk=32, rank=2)
 
 

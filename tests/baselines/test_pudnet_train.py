@@ -18,16 +18,6 @@ from deepnetsbench.data import synthetic_dataset
 from deepnetsbench.episodes import EpisodeConfig, EpisodeSuite, build_suite, evaluate_episodes
 from deepnetsbench.errors import BenchError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a second thread only adds synchronisation (and suffers on busy CPUs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 SMALL = dict(hidden=32, embed=32, enc_channels=(8, 16), chunk=16, rank=4)
 METHOD = "baselines/pudnet/method.py"
 

@@ -5,19 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from deepnetsbench.data import synthetic_dataset
 from deepnetsbench.episodes import EpisodeConfig, build_suite
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a second thread only adds synchronisation (and suffers on busy CPUs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_source(seed: int = 3):
@@ -73,3 +63,9 @@ def eh():
 
     return SimpleNamespace(make_source=make_source, make_grey=make_grey,
                            intra_config=intra_config, inter_config=inter_config)
+
+
+@pytest.fixture(autouse=True)
+def _single_thread(one_thread):
+    """Tiny tensors: every test here runs on one torch thread (tests/conftest.py)."""
+    yield
