@@ -27,3 +27,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def shared_archive(shared_data):
+    """shared_archive("cifar10") -> the path of ../shared/data/cifar10.tar.gz (or skip)."""
+
+    def find(name: str) -> Path:
+        path = shared_data / f"{name}.tar.gz"
+        if not path.is_file():
+            pytest.skip(f"{path} is absent")
+        return path
+
+    return find

@@ -14,12 +14,6 @@ from deepnetsbench.data import DATASETS, load_archive, load_dataset
 pytestmark = pytest.mark.shared
 
 
-def _archive(shared_data, name):
-    path = shared_data / f"{name}.tar.gz"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
-
 
 @pytest.fixture(scope="module")
 def cifar_root(tmp_path_factory):
@@ -27,8 +21,8 @@ def cifar_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cifar10(shared_data, cifar_root):
-    return load_archive(_archive(shared_data, "cifar10"), root=cifar_root, progress=False)
+def cifar10(shared_archive, cifar_root):
+    return load_archive(shared_archive("cifar10"), root=cifar_root, progress=False)
 
 
 def test_cifar10(cifar10):
@@ -60,8 +54,8 @@ def test_cifar10_cache_is_reused(cifar10, cifar_root):
     ("fashion-mnist", 10, 28, 1, "T-shirt/top"),
     ("tinyimagenet32", 200, 32, 3, None),
 ])
-def test_other_archives(shared_data, tmp_path, name, classes, size, channels, first_name):
-    ds = load_archive(_archive(shared_data, name), root=tmp_path, progress=False)
+def test_other_archives(shared_archive, tmp_path, name, classes, size, channels, first_name):
+    ds = load_archive(shared_archive(name), root=tmp_path, progress=False)
     info = DATASETS[ds.name]
     assert (len(ds.train_x), len(ds.test_x)) == (info.n_train, info.n_test)
     assert ds.num_classes == classes == info.num_classes

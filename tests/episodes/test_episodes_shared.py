@@ -14,12 +14,6 @@ from deepnetsbench.episodes import EpisodeConfig, EpisodeSuite, build_suite, eva
 pytestmark = pytest.mark.shared
 
 
-def _archive(shared_data, name):
-    path = shared_data / f"{name}.tar.gz"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
-
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
@@ -27,14 +21,14 @@ def root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny(shared_data, root):
-    return load_archive(_archive(shared_data, "tinyimagenet32"), root=root, progress=False,
+def tiny(shared_archive, root):
+    return load_archive(shared_archive("tinyimagenet32"), root=root, progress=False,
                         train_per_class=12)
 
 
 @pytest.fixture(scope="module")
-def mnist(shared_data, root):
-    return load_archive(_archive(shared_data, "mnist"), root=root, progress=False,
+def mnist(shared_archive, root):
+    return load_archive(shared_archive("mnist"), root=root, progress=False,
                         train_per_class=6)
 
 
