@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from deepnetsbench.graph.graph import Graph
+from deepnetsbench.graph.graph import Graph, longest_path_levels
 
 __all__ = ["GraphBatch", "Sweep", "channel_bucket", "spatial_bucket", "shape_features",
            "virtual_edges", "CHANNEL_VOCAB", "SPATIAL_VOCAB"]
@@ -55,49 +55,11 @@ def shape_features(shapes: np.ndarray) -> np.ndarray:
 
 
 def virtual_edges(graph: Graph, s_max: int = 50) -> np.ndarray:
-    """Same result as :meth:`Graph.virtual_edges` (``(src, dst, hops)``, ``1 < hops <= s_max``,
-    sorted by ``(dst, src)``), computed as a dynamic programme over the DAG.
+    """``(src, dst, hops)`` virtual edges of ``graph`` (cached on it): :meth:`Graph.virtual_edges`."""
+    return graph.virtual_edges(s_max)
 
-    Shortest distances from a node are one plus the element-wise minimum of its
-    children's distance rows; processing all nodes of one reverse level at once (numpy
-    ``minimum.reduceat`` over their children's rows, uint8 distances capped above
-    ``s_max``) makes it ~20-50x faster than a breadth-first search per node in Python,
-    which matters when every training step brings eight new graphs. The result is stored
-    in the graph's own cache, so ``graph.virtual_edges(s_max)`` returns it too.
-    """
-    cache = getattr(graph, "_virtual", None)
-    if cache is not None and s_max in cache:
-        return cache[s_max]
-    n = graph.num_nodes
-    out = np.zeros((0, 3), dtype=np.int32)
-    if len(graph.edges) and n and s_max > 1:
-        if s_max > 254:
-            raise ValueError(f"s_max must be at most 254, got {s_max}")
-        src = graph.edges[:, 0].astype(np.int64)
-        dst = graph.edges[:, 1].astype(np.int64)
-        far = np.uint8(255)
-        dist = np.full((n, n), far, dtype=np.uint8)
-        dist[np.arange(n), np.arange(n)] = 0
-        depth = _levels(n, dst, src, descending=True)  # longest path to a sink
-        srt = np.lexsort((src, depth[src]))  # edges grouped by parent, parents by depth
-        src, dst = src[srt], dst[srt]
-        edge_depth = depth[src]
-        bounds = np.searchsorted(edge_depth, np.arange(1, int(depth.max()) + 2))
-        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            if lo == hi:
-                continue
-            part = src[lo:hi]  # sorted: parents are runs
-            starts = np.flatnonzero(np.concatenate(([True], part[1:] != part[:-1])))
-            parents = part[starts]
-            best = np.minimum.reduceat(dist[dst[lo:hi]], starts, axis=0)
-            best = np.where(best < s_max, best + 1, far).astype(np.uint8)
-            dist[parents] = np.minimum(dist[parents], best)
-        r, c = np.nonzero((dist >= 2) & (dist <= s_max))
-        out = np.stack([r, c, dist[r, c]], axis=1).astype(np.int32)
-        out = out[np.lexsort((out[:, 0], out[:, 1]))]
-    if cache is not None:
-        cache[s_max] = out
-    return out
+
+_levels = longest_path_levels
 
 
 @dataclass
@@ -119,21 +81,6 @@ class Sweep:
     def num_levels(self) -> int:
         return len(self.bounds)
 
-
-def _levels(n: int, src: np.ndarray, dst: np.ndarray, descending: bool) -> np.ndarray:
-    """Longest-path depth of each node for edges ``src -> dst``.
-
-    Node numbers are a topological order of the forward graph (``descending=False``) or
-    of the reversed graph (``descending=True``); processing edges by their source in that
-    order sees every source's final depth. A plain loop: a few thousand edges take ~1 ms.
-    """
-    level = [0] * n
-    key = -src if descending else src
-    for i in np.argsort(key, kind="stable").tolist():
-        s, d = int(src[i]), int(dst[i])
-        if level[s] + 1 > level[d]:
-            level[d] = level[s] + 1
-    return np.asarray(level, dtype=np.int64)
 
 
 def _build_sweep(n: int, src: np.ndarray, dst: np.ndarray, vsrc: np.ndarray,

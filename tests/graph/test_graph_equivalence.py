@@ -75,3 +75,32 @@ def test_virtual_edges_hop_counts():
     assert hops == 2 and not adj[src, dst]
     assert (adj[src] & adj[:, dst]).any()
     assert len(g.virtual_edges(s_max=2)) == int((ve[:, 2] == 2).sum())
+
+
+def _bfs_virtual_edges(g, s_max):
+    """Reference: breadth-first search from every node (slow, obviously right)."""
+    from collections import deque
+
+    succ = [[] for _ in range(g.num_nodes)]
+    for s, d in g.edges.tolist():
+        succ[s].append(d)
+    out = []
+    for src in range(g.num_nodes):
+        dist, queue = {src: 0}, deque([src])
+        while queue:
+            u = queue.popleft()
+            if dist[u] < s_max:
+                for v in succ[u]:
+                    if v not in dist:
+                        dist[v] = dist[u] + 1
+                        queue.append(v)
+        out += [(src, v, d) for v, d in dist.items() if d > 1]
+    return sorted(out, key=lambda t: (t[1], t[0]))
+
+
+@pytest.mark.parametrize("split", ["test", "deep", "dense"])
+def test_virtual_edges_match_breadth_first_search(split):
+    for i in range(3):
+        g = graph_from_spec(split_item(split, i))
+        for s_max in (2, 5, 50):
+            assert g.virtual_edges(s_max).tolist() == [list(t) for t in _bfs_virtual_edges(g, s_max)]
