@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from deepnetsbench.graph.graph import Graph, make_graph
 from deepnetsbench.space.genotype import ArchSpec
 from deepnetsbench.space.network import patch_size, reduction_cells, stem_channels, stem_stride
-from deepnetsbench.space.ops import msa_heads  # noqa: F401  (heads do not change shapes)
 from deepnetsbench.space.primitives import NODE_INDEX
 
 
