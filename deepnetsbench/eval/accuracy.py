@@ -136,13 +136,16 @@ def evaluate_accuracy(
     device: str | torch.device = "cpu",
     bn_mode: str = "batch",
     amp: bool = False,
+    channels_last: bool = True,
 ) -> tuple[float, float]:
     """Top-1 and top-5 accuracy (percent) of ``model`` on ``(x, y)`` under the protocol.
 
     ``x``: float32 NCHW normalized images (CPU or already on ``device``), ``y``: int64 labels.
     The model is moved to ``device`` (and stays there); its mode flags and buffers are
     restored afterwards. ``amp`` (bf16 autocast) applies on CUDA only. Top-5 uses
-    ``k = min(5, num_classes)``.
+    ``k = min(5, num_classes)``. ``channels_last`` feeds the batches as NHWC: the same
+    numbers, and oneDNN's convolutions run 1.3-2.3x faster on CPU that way
+    (docs/protocol.md).
     """
     _check_inputs(x, y, batch_size)
     dev = resolve_device(device)
@@ -158,6 +161,8 @@ def evaluate_accuracy(
             if pin:
                 xb = xb.pin_memory()
             xb = xb.to(dev, non_blocking=True)
+            if channels_last and xb.dim() == 4:
+                xb = xb.contiguous(memory_format=torch.channels_last)
             yb = yb.to(dev, non_blocking=True).long()
             with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
                 logits = model(xb)
