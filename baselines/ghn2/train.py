@@ -34,6 +34,7 @@ import sys
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from deepnetsbench.graph.derive import count_nodes_params, graph_from_spec
 from deepnetsbench.graph.graph import Graph
 from deepnetsbench.space.genotype import ArchSpec
 from deepnetsbench.space.network import build_model
+from deepnetsbench.space.primitives import BIG_CONV_OPS
 
 __all__ = ["TrainConfig", "Trainer", "train", "main", "load_images", "ArchSource",
            "sample_width", "random_crop_flip"]
@@ -79,10 +81,10 @@ class TrainConfig:
     gamma: float = 0.1
     grad_clip: float = 5.0
     max_nodes: int = 2200  # skip meta-batches with more nodes in total
-    width_range: tuple[int, int] = (16, 128)
-    width_step: int = 8
+    width_range: tuple[int, int] = (16, 128)  # training widths C, see sample_width
+    width_step: int = 16
     fc_dim_range: tuple[int, int] = (64, 512)
-    max_train_params: int = 10_000_000  # "smaller for bigger nets": C shrinks below this
+    fc_dim_step: int = 64
     val_images: int = 5000  # held out from the training images
     val_limit: int | None = None  # score on the first N held-out images (None: all)
     val_archs: int = 4
@@ -90,6 +92,7 @@ class TrainConfig:
     image_size: int | None = None  # default: the dataset's
     augment: bool = True  # random crop (pad 4) + horizontal flip
     amp: bool = True  # bf16 autocast for the networks, CUDA only
+    channels_last: bool = True  # NHWC images for the networks (faster convolutions)
     log_every: int = 20
     ckpt_every: int = 500
     synthetic_images: int = 2000  # train images of --data synthetic
@@ -276,23 +279,44 @@ class ArchSource:
 
 def sample_width(spec: ArchSpec, rng: np.random.Generator, cfg: TrainConfig,
                  num_classes: int = 10, image_size: int = 32) -> tuple[int, int]:
-    """``(C, fc_dim)`` for one training step: C uniform on the grid
-    ``width_range`` (step ``width_step``), then lowered step by step while the network has
-    more than ``max_train_params`` parameters (bigger nets train narrower); fc_dim uniform
-    on ``fc_dim_range`` in steps of 32."""
+    """``(C, fc_dim)`` for one training step, by the published GHN-2 rule ("smaller for
+    bigger nets", docs/baselines.md): the widths are the grid ``width_range`` in steps of
+    ``width_step`` (16, 32, ..., 128) and the fc sizes ``fc_dim_range`` in steps of
+    ``fc_dim_step`` (64, ..., 512). How many of the smallest widths a net may draw from
+    depends on its size at its stored width (C = 32 in the train split):
+
+    * more than 0.8 M parameters, no global pooling, a 5x5/7x7 conv in a cell or more
+      than 12 cells: the smallest width only;
+    * more than 0.4 M or more than 10 cells: the 2 smallest; more than 0.2 M or more than
+      8 cells: the 3 smallest; otherwise any width.
+
+    fc_dim is drawn from the 4 smallest fc sizes, or from all of them for a small net
+    drawn at one of the 4 smallest widths."""
     lo, hi = cfg.width_range
     grid = np.arange(lo, hi + 1, cfg.width_step)
-    c = int(grid[rng.integers(len(grid))])
     flo, fhi = cfg.fc_dim_range
-    fgrid = np.arange(flo, fhi + 1, 32) if fhi >= flo + 32 else np.array([flo])
-    fc_dim = int(fgrid[rng.integers(len(fgrid))])
-    while c - cfg.width_step >= lo:
-        _, n_params = count_nodes_params(spec.with_args(C=c, fc_dim=fc_dim), num_classes,
-                                         image_size)
-        if n_params <= cfg.max_train_params:
-            break
-        c -= cfg.width_step
+    fgrid = np.arange(flo, fhi + 1, cfg.fc_dim_step)
+    m = spec_params(spec, num_classes, image_size) / 1e6
+    a = spec.args
+    big_conv = any(op in BIG_CONV_OPS for op in spec.genotype.ops())
+    if m > 0.8 or not a.glob_avg or big_conv or a.n_cells > 12:
+        k = 1
+    elif m > 0.4 or a.n_cells > 10:
+        k = 2
+    elif m > 0.2 or a.n_cells > 8:
+        k = 3
+    else:
+        k = len(grid)
+    c = int(grid[rng.integers(min(k, len(grid)))])
+    small_fc = k == len(grid) and c <= grid[min(3, len(grid) - 1)]
+    fc_dim = int(fgrid[rng.integers(len(fgrid) if small_fc else min(4, len(fgrid)))])
     return c, fc_dim
+
+
+@lru_cache(maxsize=200_000)
+def spec_params(spec: ArchSpec, num_classes: int, image_size: int) -> int:
+    """Parameters of ``spec`` at its stored width (cached: the rule asks once per draw)."""
+    return count_nodes_params(spec, num_classes, image_size)[1]
 
 
 # ----------------------------------------------------------------------------- one step
@@ -334,9 +358,15 @@ def build_net(index: int, spec: ArchSpec, num_classes: int, image_size: int,
 
 
 def net_losses(ghn: GHN2, nets: list[Net], x: torch.Tensor, y: torch.Tensor,
-               amp: bool = False) -> tuple[torch.Tensor, list[float], list[float]]:
+               amp: bool = False, channels_last: bool = True
+               ) -> tuple[torch.Tensor, list[float], list[float]]:
     """Predict, run every net, back-propagate into the GHN. Returns (summed loss, per-net
-    losses, per-net accuracies). Gradients are left in ``ghn``'s ``.grad``."""
+    losses, per-net accuracies). Gradients are left in ``ghn``'s ``.grad``.
+
+    ``channels_last`` runs the networks on NHWC images: the same result, and oneDNN's
+    convolutions (depthwise ones above all) are ~1.3x faster per CPU step that way."""
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
     preds = ghn.predict_params([n.graph for n in nets], [n.shapes for n in nets])
     leaves, grads = [], []
     losses, accs = [], []
@@ -514,7 +544,8 @@ class Trainer:
             group["lr"] = self.lr()
         self.opt.zero_grad(set_to_none=True)
         self.ghn.train()
-        loss, losses, accs = net_losses(self.ghn, mine, x, y, self.cfg.amp)
+        loss, losses, accs = net_losses(self.ghn, mine, x, y, self.cfg.amp,
+                                        self.cfg.channels_last)
         if self.world > 1:
             for p in self.ghn.parameters():
                 if p.grad is None:
@@ -748,7 +779,8 @@ def _cli():
                           meta_batch=meta_batch, batch_size=batch_size, lr=lr, seed=seed)
         if synthetic:
             cfg = replace(cfg, data="synthetic", archs="sampler", exclude_eval=False,
-                          num_archs=1000, width_range=(8, 16), fc_dim_range=(32, 64),
+                          num_archs=1000, width_range=(8, 16), width_step=8,
+                          fc_dim_range=(32, 64), fc_dim_step=32,
                           val_archs=1, val_every=0, val_images=200)
         extra = _parse_opts(train_opts)
         known = {f.name for f in fields(TrainConfig)}

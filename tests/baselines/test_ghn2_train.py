@@ -136,18 +136,35 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
         load_ghn(tmp_path / "missing.pt")
 
 
-def test_width_sampling_shrinks_big_nets():
+def test_width_sampling_follows_the_published_rule():
+    """Big nets (> 0.8 M at C=32, > 12 cells, no global pooling, 5x5/7x7 convs) train at
+    C=16 only; mid-size nets draw from the 2-3 smallest widths; small nets from all, and
+    fc_dim from 64..256 unless the net is small and narrow."""
     import numpy as np
 
-    spec = sample_arch(SPLIT_CONFIGS["train"], 0)
-    rng = np.random.default_rng(0)
-    cfg = TrainConfig(width_range=(16, 128), max_train_params=200_000)
-    widths = [sample_width(spec, rng, cfg) for _ in range(30)]
-    assert all(16 <= c <= 128 and 64 <= f <= 512 for c, f in widths)
-    from deepnetsbench.graph.derive import count_params
+    from baselines.ghn2.train import spec_params
 
-    for c, f in widths:
-        assert c == 16 or count_params(spec.with_args(C=c, fc_dim=f)) <= 200_000
+    rng = np.random.default_rng(0)
+    cfg = TrainConfig()
+    tiers = {1: 0, 2: 0, 3: 0, 8: 0}
+    wide_small = 0
+    for i in range(150):
+        spec = sample_arch(SPLIT_CONFIGS["train"], i)
+        m, a = spec_params(spec, 10, 32) / 1e6, spec.args
+        big = (m > 0.8 or not a.glob_avg or a.n_cells > 12
+               or any(op in ("conv_5x5", "conv_7x7") for op in spec.genotype.ops()))
+        k = 1 if big else 2 if (m > 0.4 or a.n_cells > 10) else 3 if (
+            m > 0.2 or a.n_cells > 8) else 8
+        tiers[k] += 1
+        for _ in range(6):
+            c, f = sample_width(spec, rng, cfg)
+            assert c in (16, 32, 48, 64, 80, 96, 112, 128)[:k], (i, k, c)
+            assert f in range(64, 513, 64)
+            if f > 256:
+                assert k == 8 and c <= 64, (i, k, c, f)
+            wide_small += c > 48
+    assert all(tiers.values()), tiers  # every tier occurs in 150 train nets
+    assert wide_small > 0
 
 
 def test_split_and_augmentation():
