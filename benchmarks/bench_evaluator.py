@@ -7,7 +7,9 @@ give them the same Kaiming parameters (built-in ``kaiming``, same per-architectu
 and score the same synthetic CIFAR-sized test set (10k images, batch 64, BatchNorm batch
 statistics), with the images converted to tensors once. The evaluator adds the method
 plugin, timing, checks, MAC counting, the journal (fsync per record) and the results JSON.
-Target: evaluator wall time <= 1.10x the bare loop, measured in the same run; the two
+The bare loop feeds the same NHWC (channels-last) batches as the evaluator;
+``--nchw-bare`` makes it feed plain NCHW batches instead, so that the ratio shows what the
+layout buys. Target: evaluator wall time <= 1.10x the bare loop, measured in the same run; the two
 sides alternate (``--repeats``) so that a noisy shared machine hits both alike, and the
 process CPU time of each side is reported too (on a busy machine it is the steadier
 measure of the work each side does). The top-1 of every network must agree between the
@@ -53,8 +55,11 @@ runner.evaluate_accuracy = _timed_accuracy
 
 
 def bare_loop(suite: ArchSuite, images, n_archs: int, seed: int, batch: int,
-              device: torch.device) -> tuple[float, list[float]]:
-    """Build, load, score: the least a harness must do. Returns (seconds, top-1 list)."""
+              device: torch.device, nhwc: bool = True) -> tuple[float, list[float]]:
+    """Build, load, score: the least a harness must do, in the evaluator's NHWC layout
+    (``nhwc=False``: plain NCHW batches, to measure what the layout buys). Returns
+    (seconds, top-1 list)."""
+    fmt = torch.channels_last if nhwc else torch.contiguous_format
     t0 = time.perf_counter()
     x, y = images.test_tensors(image_size=32, channels=3)
     top1 = []
@@ -75,7 +80,7 @@ def bare_loop(suite: ArchSuite, images, n_archs: int, seed: int, batch: int,
         t1 = time.perf_counter()
         with torch.no_grad():
             for j in range(0, len(x), batch):
-                logits = model(x[j:j + batch].to(device))
+                logits = model(x[j:j + batch].to(device).contiguous(memory_format=fmt))
                 correct += int((logits.argmax(1) == y[j:j + batch].to(device)).sum())
         SCORING["bare"] += time.perf_counter() - t1
         top1.append(100.0 * correct / len(x))
@@ -104,6 +109,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=1, help="alternating rounds of both sides")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--nchw-bare", action="store_true",
+                    help="bare loop on NCHW batches: the ratio then shows the NHWC speed-up")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -127,7 +134,7 @@ def main() -> None:
                 c0 = time.process_time()
                 if side == "bare":
                     t, top1[side] = bare_loop(suite, images, args.archs, 0, args.batch_size,
-                                              device)
+                                              device, nhwc=not args.nchw_bare)
                 else:
                     t, top1[side] = evaluator(suite, images, args.archs, 0, args.batch_size,
                                               args.device, Path(tmp) / "res.json")
@@ -135,7 +142,9 @@ def main() -> None:
                 wall[side].append(t)
                 cpu[side].append(c)
                 print(f"  round {r + 1} {side:>4}: {t:.2f} s wall, {c:.2f} s cpu")
-        assert all(abs(a - b) < 1e-9 for a, b in zip(top1["bare"], top1["eval"])), top1
+        # NCHW vs NHWC may differ in the last float bits: allow one image in 10k then
+        tol = 1e-9 if not args.nchw_bare else 100.0 / args.images + 1e-9
+        assert all(abs(a - b) <= tol for a, b in zip(top1["bare"], top1["eval"])), top1
         for label, d in (("wall", wall), ("cpu", cpu)):
             b, e = sum(d["bare"]), sum(d["eval"])
             print(f"{label:>4}: bare loop {b:.2f} s, evaluator {e:.2f} s, ratio {e / b:.3f}x "
