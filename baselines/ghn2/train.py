@@ -19,9 +19,10 @@ detached leaves), then one backward pass carries all their gradients into the GH
 is the same gradient as one big backward, with one network's activations alive at a time.
 
 Multi-GPU (``torchrun``): every rank predicts and runs its slice of the meta-batch
-(``nets[rank::world]``) and the GHN gradients are summed over ranks (all-reduce), which
-equals the single-process gradient of the whole meta-batch. Only rank 0 validates, logs
-and writes checkpoints.
+(``nets[rank::world]``) on the same image batch and the GHN gradients are summed over
+ranks (all-reduce), which equals the single-process gradient of the whole meta-batch
+(tested with two gloo processes on CPU). Only rank 0 validates, logs and writes
+checkpoints; with ``--time-budget`` the slowest rank's clock decides when all stop.
 """
 
 from __future__ import annotations
@@ -439,7 +440,7 @@ class Trainer:
         n = len(self.images.train_x)
         self.train_idx, self.val_idx = split_train_val(n, min(cfg.val_images, n - 1), 0)
         self.stream = ImageStream(self.images, self.train_idx, cfg.batch_size, self.image_size,
-                                  self.device, cfg.augment, cfg.seed + self.rank)
+                                  self.device, cfg.augment, cfg.seed)
         self.archs = archs or ArchSource(cfg.archs, cfg.root, cfg.num_archs, cfg.exclude_eval)
         self.rng = np.random.default_rng([cfg.seed, 1])
         self.vcache: OrderedDict = OrderedDict()
@@ -511,7 +512,14 @@ class Trainer:
     def done(self) -> bool:
         if self.step >= self.total_steps:
             return True
-        return bool(self.cfg.time_budget) and self.elapsed >= self.cfg.time_budget
+        if not self.cfg.time_budget:
+            return False
+        elapsed = self.elapsed
+        if self.world > 1:  # every rank must stop at the same step: the slowest one decides
+            t = torch.tensor([elapsed], dtype=torch.float64, device=self.device)
+            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+            elapsed = float(t)
+        return elapsed >= self.cfg.time_budget
 
     # -- one step -------------------------------------------------------------------------
     def sample_nets(self) -> list[Net] | None:
