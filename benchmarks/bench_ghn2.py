@@ -13,7 +13,9 @@ is noisy):
   (graph packing and virtual edges included), no gradient;
 * ``train step``: one step of :class:`baselines.ghn2.train.Trainer` (meta-batch 8, image
   batch 64, widths sampled as in training) and its share spent in the GHN (prediction
-  and the backward pass into the GHN) -- the rest is the eight networks themselves.
+  and the backward pass into the GHN) -- the rest is the eight networks themselves --
+  and the training throughput in architecture-images per second (meta-batch x image
+  batch / median step), the number to compare across devices.
 
 Reference (published GHN-2 code): ~0.22 s for ResNet-50 with its graph (0.06 s graph),
 0.5-0.85 s for a meta-batch of 8, 6-8 s per CPU training step.
@@ -147,6 +149,9 @@ def main() -> None:
         print(f"train     step {len(steps)}: {total:6.2f} s, of which GHN ~{part:5.2f} s "
               f"(nodes {sum(n.graph.num_nodes for n in nets)}, C {widths}, "
               f"{params / 1e6:.1f} M params)")
+    through = cfg.meta_batch * cfg.batch_size / statistics.median(steps)
+    print(f"train     throughput {through:.0f} architecture-images/s (meta-batch "
+          f"{cfg.meta_batch} x {cfg.batch_size} images per median step)")
     print(f"train     median step {statistics.median(steps):.2f} s, GHN part "
           f"{statistics.median(ghn_share):.2f} s  [target: 3x under the official 6-8 s, i.e. <= 2-2.7 s]")
 
