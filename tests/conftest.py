@@ -40,3 +40,17 @@ def shared_archive(shared_data):
         return path
 
     return find
+
+
+@pytest.fixture(scope="session")
+def shared_cifar10_root(tmp_path_factory):
+    """The data root that ``shared_cifar10`` decodes into."""
+    return tmp_path_factory.mktemp("cifar-root")
+
+
+@pytest.fixture(scope="session")
+def shared_cifar10(shared_archive, shared_cifar10_root):
+    """The real CIFAR-10 archive, decoded once per test session into a temporary cache."""
+    from deepnetsbench.data import load_archive
+
+    return load_archive(shared_archive("cifar10"), root=shared_cifar10_root, progress=False)

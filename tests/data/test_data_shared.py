@@ -1,6 +1,6 @@
 """The real archives in ../shared/data load with the published sizes (skipped where absent).
 
-CIFAR-10 is decoded once per module into a temporary cache and reused."""
+CIFAR-10 is decoded once per test session (conftest ``shared_cifar10``) and reused."""
 
 from __future__ import annotations
 
@@ -16,13 +16,8 @@ pytestmark = pytest.mark.shared
 
 
 @pytest.fixture(scope="module")
-def cifar_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("cifar-root")
-
-
-@pytest.fixture(scope="module")
-def cifar10(shared_archive, cifar_root):
-    return load_archive(shared_archive("cifar10"), root=cifar_root, progress=False)
+def cifar10(shared_cifar10):
+    return shared_cifar10
 
 
 def test_cifar10(cifar10):
@@ -40,9 +35,9 @@ def test_cifar10(cifar10):
     assert len(set(y.tolist())) == 10  # prefixes mix classes
 
 
-def test_cifar10_cache_is_reused(cifar10, cifar_root):
+def test_cifar10_cache_is_reused(cifar10, shared_cifar10_root):
     t = time.perf_counter()
-    again = load_dataset("cifar10", root=cifar_root)
+    again = load_dataset("cifar10", root=shared_cifar10_root)
     elapsed = time.perf_counter() - t
     assert again.content_sha256 == cifar10.content_sha256
     assert np.array_equal(again.test_x, cifar10.test_x)
