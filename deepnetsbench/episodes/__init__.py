@@ -16,7 +16,7 @@ import torch.
 
 from __future__ import annotations
 
-import importlib
+from deepnetsbench.lazy import lazy_exports
 
 _EXPORTS = {
     "EpisodeConfig": "build", "build_suite": "build", "class_pools": "build",
@@ -32,8 +32,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(name)
-    return getattr(importlib.import_module(f"deepnetsbench.episodes.{module}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

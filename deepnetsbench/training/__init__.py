@@ -6,7 +6,7 @@ Names are imported lazily so that the CLI's ``--help`` does not import torch.
 
 from __future__ import annotations
 
-import importlib
+from deepnetsbench.lazy import lazy_exports
 
 _EXPORTS = {
     "Budget": "trainer", "TrainConfig": "trainer", "train": "trainer",
@@ -25,8 +25,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(name)
-    return getattr(importlib.import_module(f"deepnetsbench.training.{module}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
