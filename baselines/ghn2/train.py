@@ -35,7 +35,6 @@ import sys
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ from baselines.ghn2.batch import virtual_edges
 from baselines.ghn2.checkpoint import read_checkpoint, save_checkpoint
 from baselines.ghn2.model import GHN2, GHN2Config, model_shapes
 from deepnetsbench.errors import BenchError
-from deepnetsbench.graph.derive import count_nodes_params, graph_from_spec
+from deepnetsbench.graph.derive import count_nodes_params, count_params, graph_from_spec
 from deepnetsbench.graph.graph import Graph
 from deepnetsbench.space.genotype import ArchSpec
 from deepnetsbench.space.network import build_model
@@ -297,7 +296,7 @@ def sample_width(spec: ArchSpec, rng: np.random.Generator, cfg: TrainConfig,
     grid = np.arange(lo, hi + 1, cfg.width_step)
     flo, fhi = cfg.fc_dim_range
     fgrid = np.arange(flo, fhi + 1, cfg.fc_dim_step)
-    m = spec_params(spec, num_classes, image_size) / 1e6
+    m = count_params(spec, num_classes, image_size) / 1e6
     a = spec.args
     big_conv = any(op in BIG_CONV_OPS for op in spec.genotype.ops())
     if m > 0.8 or not a.glob_avg or big_conv or a.n_cells > 12:
@@ -312,12 +311,6 @@ def sample_width(spec: ArchSpec, rng: np.random.Generator, cfg: TrainConfig,
     small_fc = k == len(grid) and c <= grid[min(3, len(grid) - 1)]
     fc_dim = int(fgrid[rng.integers(len(fgrid) if small_fc else min(4, len(fgrid)))])
     return c, fc_dim
-
-
-@lru_cache(maxsize=200_000)
-def spec_params(spec: ArchSpec, num_classes: int, image_size: int) -> int:
-    """Parameters of ``spec`` at its stored width (cached: the rule asks once per draw)."""
-    return count_nodes_params(spec, num_classes, image_size)[1]
 
 
 # ----------------------------------------------------------------------------- one step

@@ -144,7 +144,7 @@ def test_width_sampling_follows_the_published_rule():
     fc_dim from 64..256 unless the net is small and narrow."""
     import numpy as np
 
-    from baselines.ghn2.train import spec_params
+    from deepnetsbench.graph.derive import count_params
 
     rng = np.random.default_rng(0)
     cfg = TrainConfig()
@@ -152,7 +152,7 @@ def test_width_sampling_follows_the_published_rule():
     wide_small = 0
     for i in range(150):
         spec = sample_arch(SPLIT_CONFIGS["train"], i)
-        m, a = spec_params(spec, 10, 32) / 1e6, spec.args
+        m, a = count_params(spec, 10, 32) / 1e6, spec.args
         big = (m > 0.8 or not a.glob_avg or a.n_cells > 12
                or any(op in ("conv_5x5", "conv_7x7") for op in spec.genotype.ops()))
         k = 1 if big else 2 if (m > 0.4 or a.n_cells > 10) else 3 if (
