@@ -30,6 +30,29 @@ class Genotype:
     def ops(self) -> tuple[str, ...]:
         return tuple(op for op, _ in self.normal) + tuple(op for op, _ in self.reduce)
 
+    def check(self) -> None:
+        """Refuse a malformed genotype with a one-line ValueError.
+
+        Every genotype the official generator can emit passes: steps whose two ops are
+        ``none``, dead ops and concat lists that leave nodes unread are all allowed (the
+        network then computes what it can, like the official builder)."""
+        for kind, cell, concat in (("normal", self.normal, self.normal_concat),
+                                   ("reduce", self.reduce, self.reduce_concat)):
+            if len(cell) == 0 or len(cell) % 2:
+                raise ValueError(f"the {kind} cell has {len(cell)} ops; a cell needs two "
+                                 "(op, input) pairs per step")
+            for j, (op, idx) in enumerate(cell):
+                if op not in PRIMITIVES:
+                    raise ValueError(f"unknown primitive {op!r} in the {kind} cell; "
+                                     f"use one of {', '.join(PRIMITIVES)}")
+                if not 0 <= idx < j // 2 + 2:
+                    raise ValueError(f"op {j} of the {kind} cell reads state {idx}, which does "
+                                     f"not exist yet (step {j // 2} may read 0..{j // 2 + 1})")
+            n_states = len(cell) // 2 + 2
+            if not concat or any(not 2 <= i < n_states for i in concat):
+                raise ValueError(f"bad {kind}_concat {list(concat)}: list step outputs, "
+                                 f"indices 2..{n_states - 1}")
+
     def to_json(self) -> dict:
         return {
             "normal": [[op, i] for op, i in self.normal],
@@ -41,18 +64,16 @@ class Genotype:
     @classmethod
     def from_json(cls, d: dict) -> Genotype:
         def cell(items):
-            out = tuple((str(op), int(i)) for op, i in items)
-            for op, _ in out:
-                if op not in PRIMITIVES:
-                    raise ValueError(f"unknown primitive {op!r}")
-            return out
+            return tuple((str(op), int(i)) for op, i in items)
 
-        return cls(
+        g = cls(
             normal=cell(d["normal"]),
             normal_concat=tuple(int(i) for i in d["normal_concat"]),
             reduce=cell(d["reduce"]),
             reduce_concat=tuple(int(i) for i in d["reduce_concat"]),
         )
+        g.check()
+        return g
 
 
 @dataclass(frozen=True)
@@ -64,13 +85,17 @@ class NetArgs:
     stem_type: int = 0  # 0: one conv of kernel ks (+ optional max-pool); 1: DARTS ImageNet stem
     stem_pool: bool = False
     ks: int = 3
-    norm: str | None = "bn"  # "bn" or None (BN-free)
+    #: "bn": BatchNorm2d with batch statistics only (official 'bnorm'); "bn-track": with
+    #: running statistics (official 'bn-track'); None: BN-free
+    norm: str | None = "bn"
     preproc: bool = True  # 1x1 convs on the cell inputs even when shapes already match
     glob_avg: bool = True  # global average pooling head; False: flatten ("VGG-style") head
     fc_layers: int = 1
     fc_dim: int = 256
     C_mult: int = 2  # channel multiplier at each reduction cell
-    is_vit: bool = False  # patchifying stem + learned positional encoding (nets with msa)
+    #: patchifying stem + positional encoding, cells never stride; None: as the official
+    #: builder, true iff a cell contains ``msa`` (resolved when the ArchSpec is made)
+    is_vit: bool | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -85,6 +110,11 @@ class NetArgs:
 class ArchSpec:
     genotype: Genotype
     args: NetArgs = field(default_factory=NetArgs)
+
+    def __post_init__(self):
+        if self.args.is_vit is None:
+            object.__setattr__(self, "args",
+                               replace(self.args, is_vit="msa" in self.genotype.ops()))
 
     @property
     def steps(self) -> int:

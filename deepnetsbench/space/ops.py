@@ -1,196 +1,253 @@
-"""Torch modules for the 15 DeepNets-1M cell operations and the building blocks around them.
+"""Torch modules for the 15 DeepNets-1M cell operations and the blocks around them.
 
-Every parameterised submodule carries a ``graph_type`` attribute naming its node type in
-the computational graph (``sep_conv``, ``dil_conv``, ``conv``, ``msa``, ``cse``), so that the
-tracer in :mod:`deepnetsbench.graph.trace` labels nodes by the operation they belong to
-rather than by the torch class that happens to implement them. Convolutions inside cells
-have no bias (as in DARTS); the classifier's linear layers do.
+Structure, attribute names and submodule indices are those of the official release, so
+that a state_dict of an official network loads into ours with ``strict=True`` and graphs
+carry the official parameter names (``cells.3._ops.2.op.1.weight``, ``to_qkv.weight``...).
+Convolutions inside cells, stems and preprocessing have no bias.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepnetsbench.space.primitives import parse_op
 
-def conv2d(cin: int, cout: int, k, stride=1, padding=0, dilation=1, groups=1,
-           graph_type: str = "conv") -> nn.Conv2d:
-    conv = nn.Conv2d(cin, cout, k, stride=stride, padding=padding, dilation=dilation,
+NORMS = (None, "bn", "bn-track")
+
+
+def bn_layer(c: int, norm: str | None) -> nn.Module:
+    """BatchNorm2d (running statistics only for ``"bn-track"``), or Identity when BN-free.
+
+    An Identity keeps the positions of the other layers in their Sequential, as officially."""
+    if norm is None:
+        return nn.Identity()
+    if norm not in NORMS:
+        raise ValueError(f"norm {norm!r} is not 'bn', 'bn-track' or None")
+    return nn.BatchNorm2d(c, track_running_stats=norm == "bn-track")
+
+
+def conv(c_in: int, c_out: int, k, stride=1, padding=0, dilation=1, groups=1) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, k, stride=stride, padding=padding, dilation=dilation,
                      groups=groups, bias=False)
-    conv.graph_type = graph_type
-    return conv
 
 
-def norm2d(c: int, norm: str | None) -> nn.Module | None:
-    return nn.BatchNorm2d(c) if norm == "bn" else None
+class ReLUConvBN(nn.Module):
+    """ReLU -> conv k x k -> BN; ``double``: 1 x k (c_in -> c_in) then k x 1 (-> c_out)."""
 
-
-def _apply(x: torch.Tensor, module: nn.Module | None) -> torch.Tensor:
-    return x if module is None else module(x)
-
-
-class ReLUConvNorm(nn.Module):
-    """ReLU -> conv (k x k, or 1 x k then k x 1 when ``factorized``) -> norm."""
-
-    def __init__(self, cin: int, cout: int, k: int, stride: int, norm: str | None,
-                 factorized: bool = False):
+    def __init__(self, c_in: int, c_out: int, k: int = 1, stride: int = 1, padding: int = 0,
+                 norm: str | None = "bn", double: bool = False):
         super().__init__()
-        self.factorized = factorized
-        if factorized:
-            self.conv1 = conv2d(cin, cout, (1, k), stride=(1, stride), padding=(0, k // 2))
-            self.conv2 = conv2d(cout, cout, (k, 1), stride=(stride, 1), padding=(k // 2, 0))
+        if double:
+            convs = [conv(c_in, c_in, (1, k), (1, stride), (0, padding)),
+                     conv(c_in, c_out, (k, 1), (stride, 1), (padding, 0))]
         else:
-            self.conv = conv2d(cin, cout, k, stride=stride, padding=k // 2)
-        self.norm = norm2d(cout, norm)
+            convs = [conv(c_in, c_out, k, stride, padding)]
+        self.op = nn.Sequential(nn.ReLU(inplace=False), *convs, bn_layer(c_out, norm))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(x)
-        x = self.conv2(self.conv1(x)) if self.factorized else self.conv(x)
-        return _apply(x, self.norm)
+        return self.op(x)
 
 
 class SepConv(nn.Module):
-    """Two rounds of ReLU -> depthwise k x k -> pointwise 1 x 1 -> norm (DARTS)."""
+    """Two rounds of ReLU -> depthwise k x k -> pointwise 1x1 -> BN; only the first strides."""
 
-    def __init__(self, c: int, k: int, stride: int, norm: str | None):
+    def __init__(self, c_in: int, c_out: int, k: int, stride: int, padding: int,
+                 norm: str | None = "bn"):
         super().__init__()
-        p = k // 2
-        self.dw1 = conv2d(c, c, k, stride, p, groups=c, graph_type="sep_conv")
-        self.pw1 = conv2d(c, c, 1, graph_type="sep_conv")
-        self.norm1 = norm2d(c, norm)
-        self.dw2 = conv2d(c, c, k, 1, p, groups=c, graph_type="sep_conv")
-        self.pw2 = conv2d(c, c, 1, graph_type="sep_conv")
-        self.norm2 = norm2d(c, norm)
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            conv(c_in, c_in, k, stride, padding, groups=c_in),
+            conv(c_in, c_in, 1),
+            bn_layer(c_in, norm),
+            nn.ReLU(inplace=False),
+            conv(c_in, c_in, k, 1, padding, groups=c_in),
+            conv(c_in, c_out, 1),
+            bn_layer(c_out, norm),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _apply(self.pw1(self.dw1(F.relu(x))), self.norm1)
-        return _apply(self.pw2(self.dw2(F.relu(x))), self.norm2)
+        return self.op(x)
 
 
 class DilConv(nn.Module):
-    """ReLU -> depthwise k x k with dilation 2 -> pointwise 1 x 1 -> norm (DARTS)."""
+    """ReLU -> depthwise k x k dilated -> pointwise 1x1 -> BN."""
 
-    def __init__(self, c: int, k: int, stride: int, norm: str | None):
+    def __init__(self, c_in: int, c_out: int, k: int, stride: int, padding: int, dilation: int,
+                 norm: str | None = "bn"):
         super().__init__()
-        self.dw = conv2d(c, c, k, stride, 2 * (k // 2), dilation=2, groups=c,
-                         graph_type="dil_conv")
-        self.pw = conv2d(c, c, 1, graph_type="dil_conv")
-        self.norm = norm2d(c, norm)
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            conv(c_in, c_in, k, stride, padding, dilation=dilation, groups=c_in),
+            conv(c_in, c_out, 1),
+            bn_layer(c_out, norm),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _apply(self.pw(self.dw(F.relu(x))), self.norm)
+        return self.op(x)
 
 
 class FactorizedReduce(nn.Module):
-    """Halve the resolution with two offset stride-2 1x1 convs whose outputs are
-    concatenated (DARTS); odd sizes are padded so both halves agree."""
+    """Halve the resolution: ReLU, two stride-2 1x1 convs (c_out/2 each) on x and on x shifted
+    by one pixel, concatenated, BN. An odd side, which the official op cannot take, is
+    zero-padded on the shifted branch so both halves agree; even sides are unchanged."""
 
-    def __init__(self, cin: int, cout: int, norm: str | None):
+    def __init__(self, c_in: int, c_out: int, norm: str | None = "bn", stride: int = 2):
         super().__init__()
-        self.conv1 = conv2d(cin, cout // 2, 1, stride=2)
-        self.conv2 = conv2d(cin, cout - cout // 2, 1, stride=2)
-        self.norm = norm2d(cout, norm)
+        if c_out % 2:
+            raise ValueError(f"FactorizedReduce needs an even output width, got {c_out}")
+        self.stride = stride
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = conv(c_in, c_out // 2, 1, stride)
+        self.conv_2 = conv(c_in, c_out // 2, 1, stride)
+        self.bn = bn_layer(c_out, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(x)
-        a = self.conv1(x)
-        b = self.conv2(F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:])
-        return _apply(torch.cat([a, b], dim=1), self.norm)
+        x = self.relu(x)
+        shifted = x
+        if self.stride > 1:
+            shifted = x[:, :, 1:, 1:]
+            odd_h, odd_w = x.shape[-2] % 2, x.shape[-1] % 2
+            if odd_h or odd_w:
+                shifted = F.pad(shifted, (0, odd_w, 0, odd_h))
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
 
 
-class Pool(nn.Module):
-    def __init__(self, kind: str, stride: int):
+class Stride(nn.Module):
+    """Parameter-free subsampling ``x[:, :, ::s, ::s]`` (preprocessing without 1x1 convs)."""
+
+    def __init__(self, stride: int):
         super().__init__()
-        self.kind, self.stride = kind, stride
+        self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "max":
-            return F.max_pool2d(x, 3, self.stride, 1)
-        return F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
-
-
-class Identity(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
+        return x if self.stride == 1 else x[:, :, ::self.stride, ::self.stride]
 
 
 class Zero(nn.Module):
-    """The ``none`` op: its edge is dropped (cells never evaluate it)."""
+    """The ``none`` op. Cells never run it (its edge is absent); kept for the op indices."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - never called
-        raise RuntimeError("the 'none' op is never evaluated")
+    def __init__(self, stride: int):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return Stride(self.stride)(x).mul(0.0)
 
 
-def msa_heads(c: int) -> int:
-    return math.gcd(c, 4)
+class FeedForward(nn.Module):
+    """Linear -> GELU -> Dropout -> Linear -> Dropout (the transformer block's MLP)."""
+
+    def __init__(self, dim: int, hidden: int, dropout: float = 0.0):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, dim), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
 class MSA(nn.Module):
-    """Multi-head self-attention over spatial positions, pre-LayerNorm, residual.
+    """The ``msa`` op: a pre-LN transformer block over the spatial positions.
 
-    With stride 2 the input is first 2x2 average pooled (the only way attention reduces)."""
+    LN -> 8-head self-attention (qkv without bias, output projection with bias) -> + input;
+    LN -> FFN (dim -> dim_out -> dim, GELU) -> + input. A stride subsamples the result."""
 
-    def __init__(self, c: int, stride: int):
+    def __init__(self, dim: int, dim_out: int | None = None, heads: int = 8, stride: int = 1,
+                 dropout: float = 0.0):
         super().__init__()
-        self.stride = stride
-        self.heads = msa_heads(c)
-        self.ln = nn.LayerNorm(c)
-        self.qkv = nn.Linear(c, 3 * c)
-        self.proj = nn.Linear(c, c)
-        self.qkv.graph_type = self.proj.graph_type = "msa"
+        dim_out = dim if dim_out is None else dim_out
+        dim_head = dim // heads
+        if dim_head < 1:
+            raise ValueError(f"msa needs at least {heads} channels ({heads} heads), got {dim}")
+        inner = dim_head * heads
+        self.heads, self.stride = heads, stride
+        self.scale = dim_head ** -0.5
+        self.to_qkv = nn.Linear(dim, 3 * inner, bias=False)
+        self.to_out = nn.Sequential(nn.Linear(inner, dim_out), nn.Dropout(dropout))
+        self.ln1 = nn.LayerNorm(dim)
+        self.ln2 = nn.LayerNorm(dim)
+        self.ff = FeedForward(dim, dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride > 1:
-            x = F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
-        b, c, h, w = x.shape
-        tokens = x.flatten(2).transpose(1, 2)
-        q, k, v = self.qkv(self.ln(tokens)).chunk(3, dim=-1)
-        split = lambda t: t.reshape(b, h * w, self.heads, c // self.heads).transpose(1, 2)  # noqa: E731
-        att = F.scaled_dot_product_attention(split(q), split(k), split(v))
-        out = tokens + self.proj(att.transpose(1, 2).reshape(b, h * w, c))
-        return out.transpose(1, 2).reshape(b, c, h, w)
+        shape = x.shape
+        if x.dim() == 4:
+            x = x.reshape(shape[0], shape[1], -1).permute(0, 2, 1)  # (B, HW, C) tokens
+        b, n, _ = x.shape
+        q, k, v = (t.reshape(b, n, self.heads, -1).transpose(1, 2)
+                   for t in self.to_qkv(self.ln1(x)).chunk(3, dim=-1))
+        attn = (torch.matmul(q, k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+        out = torch.matmul(attn, v).transpose(1, 2).reshape(b, n, -1)
+        out = self.to_out(out) + x
+        out = self.ff(self.ln2(out)) + out
+        if len(shape) == 4:
+            out = out.permute(0, 2, 1).reshape(shape)
+            if self.stride > 1:
+                out = out[:, :, ::self.stride, ::self.stride]
+        return out
 
 
 class CSE(nn.Module):
-    """Channel squeeze-and-excitation: x * sigmoid(fc2(relu(fc1(global_avg(x)))))."""
+    """The ``cse`` op: channel squeeze-and-excitation with a Hardswish gate (as released).
 
-    def __init__(self, c: int, stride: int, reduction: int = 4):
+    Spatial mean -> Linear(c, c/2) -> ReLU -> Linear(c/2, c) -> Hardswish, times the input;
+    a stride subsamples the result."""
+
+    def __init__(self, channels: int, dim_out: int | None = None, reduction: int = 2,
+                 stride: int = 1):
         super().__init__()
+        if dim_out is not None and dim_out != channels:
+            raise ValueError(f"cse keeps the width ({channels} in, {dim_out} out asked)")
+        reduced = channels // reduction
         self.stride = stride
-        hidden = max(1, c // reduction)
-        self.fc1 = conv2d(c, hidden, 1, graph_type="cse")
-        self.fc2 = conv2d(hidden, c, 1, graph_type="cse")
+        self.fc1 = nn.Linear(channels, reduced)
+        self.fc2 = nn.Linear(reduced, channels)
+        self.relu = nn.ReLU()
+        self.gate = nn.Hardswish()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c = x.shape[:2]
+        squeeze = x.reshape(b, c, -1).mean(dim=2)
+        gate = self.gate(self.fc2(self.relu(self.fc1(squeeze))))
+        out = torch.mul(x, gate.view(b, c, 1, 1))
         if self.stride > 1:
-            x = F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
-        s = x.mean((2, 3), keepdim=True)
-        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(s))))
+            out = out[:, :, ::self.stride, ::self.stride]
+        return out
 
 
-def make_op(name: str, c: int, stride: int, norm: str | None) -> nn.Module:
+class PosEnc(nn.Module):
+    """Learned positional encoding added to the ViT stem output (init standard normal)."""
+
+    def __init__(self, channels: int, side: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(1, channels, side, side))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight
+
+
+def make_op(name: str, c_in: int, c_out: int, stride: int, norm: str | None) -> nn.Module:
     """Instantiate a cell operation by its DeepNets-1M name."""
-    if name == "none":
-        return Zero()
-    if name == "max_pool_3x3":
-        return Pool("max", stride)
-    if name == "avg_pool_3x3":
-        return Pool("avg", stride)
-    if name == "skip_connect":
-        return Identity() if stride == 1 else FactorizedReduce(c, c, norm)
-    if name.startswith("sep_conv_"):
-        return SepConv(c, int(name[-1]), stride, norm)
-    if name.startswith("dil_conv_"):
-        return DilConv(c, int(name[-1]), stride, norm)
-    if name == "conv_7x1_1x7":
-        return ReLUConvNorm(c, c, 7, stride, norm, factorized=True)
-    if name.startswith("conv_"):
-        return ReLUConvNorm(c, c, int(name[-1]), stride, norm)
-    if name == "msa":
-        return MSA(c, stride)
-    if name == "cse":
-        return CSE(c, stride)
+    family, k = parse_op(name)
+    if family == "none":
+        return Zero(stride)
+    if family == "skip_connect":
+        return nn.Identity() if stride == 1 else FactorizedReduce(c_in, c_out, norm)
+    if family == "max_pool":
+        return nn.MaxPool2d(k, stride=stride, padding=k // 2)
+    if family == "avg_pool":
+        return nn.AvgPool2d(k, stride=stride, padding=k // 2, count_include_pad=False)
+    if family == "conv":
+        return ReLUConvBN(c_in, c_out, k, stride, k // 2, norm)
+    if family == "conv2":
+        return ReLUConvBN(c_in, c_out, k, stride, k // 2, norm, double=True)
+    if family == "sep_conv":
+        return SepConv(c_in, c_out, k, stride, k // 2, norm)
+    if family == "dil_conv":
+        return DilConv(c_in, c_out, k, stride, k - k % 2, 2, norm)
+    if family == "msa":
+        return MSA(c_in, c_out, stride=stride)
+    if family == "cse":
+        return CSE(c_in, c_out, stride=stride)
     raise ValueError(f"unknown primitive {name!r}")

@@ -57,3 +57,21 @@ CONV_OPS = frozenset(
      "conv_7x1_1x7", "conv_3x3", "conv_5x5", "conv_7x7"}
 )
 BIG_CONV_OPS = frozenset({"conv_5x5", "conv_7x7"})
+
+
+def parse_op(name: str) -> tuple[str, int]:
+    """Split an op name into its family and kernel size, as the official builder does.
+
+    Tokens ``AxB`` give the kernel (the largest number) and are dropped from the family name;
+    a second such token marks the factorised conv: ``conv_7x1_1x7`` -> ``("conv2", 7)``,
+    ``sep_conv_5x5`` -> ``("sep_conv", 5)``, ``msa`` -> ``("msa", 0)``.
+    """
+    words: list[str] = []
+    sizes: list[int] = []
+    for token in name.split("_"):
+        dims = token.split("x")
+        if len(dims) == 2 and all(d.isdigit() for d in dims):
+            sizes.append(max(int(d) for d in dims))
+        else:
+            words.append(token)
+    return "_".join(words) + ("2" if len(sizes) > 1 else ""), max(sizes, default=0)
