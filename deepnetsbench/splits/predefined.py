@@ -1,9 +1,13 @@
 """The PREDEFINED split: real models, built for the dataset's classes and resolution.
 
-Every torchvision classification model, plus the 12-cell ViT-style DeepNets net (C = 128)
-of the original PREDEFINED split. A model that cannot run at the requested resolution
-(AlexNet, Inception-v3, MaxViT at 32x32 ...) is built at the smallest of
-:data:`FALLBACK_SIZES` where it runs; the evaluator resizes images for it and records this.
+First the two nets of the official PREDEFINED split, built as the official loader builds
+them: ResNet-50 (adjusted for small images, 23,520,842 parameters at 10 classes and 32 px)
+and the 12-cell ViT-style DeepNets net (1,012,234). Then every other torchvision
+classification model. Below ImageNet size (:func:`~deepnetsbench.space.layout.large_input`)
+a model is adjusted for small images the way the official ``adjust_net`` does
+(:func:`adjust_for_small_images`). A model that still cannot run at the requested resolution
+(Inception-v3, MaxViT at 32x32 ...) is built at the smallest of :data:`FALLBACK_SIZES` where
+it runs; the evaluator resizes images for it and records this.
 """
 
 from __future__ import annotations
@@ -15,15 +19,17 @@ import torch
 from torch import nn
 
 from deepnetsbench.space.genotype import ArchSpec, Genotype, NetArgs
+from deepnetsbench.space.layout import large_input
 
 FALLBACK_SIZES = (32, 64, 96, 128, 160, 224)
 
-#: The ViT-style DeepNets net: 12 cells of self-attention, C = 128, no reductions of width.
+#: The official ViT-style net: 12 cells, C = 128, attention in normal cells, 3x3 average
+#: pooling in the two reduction cells (which keep the width and, in a ViT, the resolution).
 DEEPNETS_VIT = ArchSpec(
-    Genotype(normal=(("msa", 1), ("none", 0)), normal_concat=(2,),
-             reduce=(("msa", 1), ("none", 0)), reduce_concat=(2,)),
-    NetArgs(C=128, n_cells=12, stem_type=0, stem_pool=False, ks=3, norm="bn", preproc=False,
-            glob_avg=True, fc_layers=1, fc_dim=256, C_mult=1, is_vit=True),
+    Genotype(normal=(("none", 0), ("msa", 1)), normal_concat=(2,),
+             reduce=(("none", 0), ("avg_pool_3x3", 1)), reduce_concat=(2,)),
+    NetArgs(C=128, n_cells=12, stem_type=0, stem_pool=False, ks=3, norm="bn-track",
+            preproc=False, glob_avg=True, fc_layers=0, fc_dim=0, C_mult=1, is_vit=True),
 )
 
 
@@ -35,9 +41,68 @@ def torchvision_names() -> tuple[str, ...]:
 
 
 def predefined_names() -> list[str]:
-    """``resnet50`` and ``deepnets_vit`` first (the original split), then the rest."""
+    """``resnet50`` and ``deepnets_vit`` first (the official split), then the rest."""
     rest = [n for n in torchvision_names() if n != "resnet50"]
     return ["resnet50", "deepnets_vit", *rest]
+
+
+def _crop_first_conv(conv: nn.Conv2d, k: int = 3) -> None:
+    """Keep the central k x k window of the kernel, stride 1, 'same' padding."""
+    kh, kw = conv.kernel_size
+    top, left = (kh - k) // 2, (kw - k) // 2
+    if top < 0 or left < 0:
+        raise ValueError(f"cannot crop a {kh}x{kw} kernel to {k}x{k}")
+    conv.weight = nn.Parameter(conv.weight.detach()[:, :, top:top + k, left:left + k].clone())
+    conv.kernel_size, conv.padding, conv.stride = (k, k), (k // 2, k // 2), (1, 1)
+
+
+def _unstride(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            m.stride = (1, 1)
+
+
+def adjust_for_small_images(model: nn.Module) -> nn.Module:
+    """Adapt a torchvision model's first layers to 32x32 inputs, as the official
+    ``adjust_net`` does (in place; the model is returned).
+
+    ResNet: conv1 cropped to its central 3x3, stride 1, max-pool removed. DenseNet: the same
+    on features[0], features[3] (the pool) removed. MobileNetV2/V3: stride 1 for every conv
+    in features[:5]. VGG: the max-pools in features[:10] removed. AlexNet: features[0] stride
+    1, features[2] (the pool) removed. MNASNet: layers[0] stride 1. ConvNeXt: stem conv stride
+    1. ShuffleNetV2 and GoogLeNet: the first max-pool removed; their first conv keeps its
+    stride, because the official code sets the stride on the conv's wrapper module, where
+    it has no effect. Any other model is unchanged (as officially, with a warning there).
+    """
+    from torchvision import models as tv
+
+    if isinstance(model, tv.ResNet):
+        _crop_first_conv(model.conv1)
+        model.maxpool = nn.Identity()
+    elif isinstance(model, tv.DenseNet):
+        _crop_first_conv(model.features[0])
+        if not isinstance(model.features[3], nn.MaxPool2d):
+            raise TypeError(f"unexpected DenseNet layout: features[3] is {model.features[3]}")
+        model.features[3] = nn.Identity()
+    elif isinstance(model, (tv.MobileNetV2, tv.MobileNetV3)):
+        for block in model.features[:5]:
+            _unstride(block)
+    elif isinstance(model, tv.VGG):
+        for i, layer in enumerate(model.features[:10]):
+            if isinstance(layer, nn.MaxPool2d):
+                model.features[i] = nn.Identity()
+    elif isinstance(model, tv.AlexNet):
+        model.features[0].stride = (1, 1)
+        model.features[2] = nn.Identity()
+    elif isinstance(model, tv.MNASNet):
+        model.layers[0].stride = (1, 1)
+    elif isinstance(model, tv.ShuffleNetV2):
+        model.maxpool = nn.Identity()
+    elif isinstance(model, tv.GoogLeNet):
+        model.maxpool1 = nn.Identity()
+    elif isinstance(model, tv.ConvNeXt):
+        next(model.features[0].children()).stride = (1, 1)
+    return model
 
 
 def _construct(name: str, num_classes: int, image_size: int) -> nn.Module:
@@ -55,7 +120,11 @@ def _construct(name: str, num_classes: int, image_size: int) -> nn.Module:
             return builder(**kwargs, image_size=image_size)
         if name in ("googlenet", "inception_v3"):
             kwargs.update(aux_logits=False, init_weights=False)
-        return builder(**kwargs)
+        model = builder(**kwargs)
+    if not large_input(image_size):
+        adjust_for_small_images(model)
+    model.expected_input_sz = image_size
+    return model
 
 
 def build_predefined(name: str, num_classes: int = 10, image_size: int = 32,
