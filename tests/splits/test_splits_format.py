@@ -150,13 +150,13 @@ def test_predefined_split_reads_models(tmp_path):
     import deepnetsbench.splits.predefined as pre
 
     original = pre.predefined_names
-    pre.predefined_names = lambda: ["resnet50", "deepnets_vit", "squeezenet1_1", "alexnet"]
+    pre.predefined_names = lambda: ["resnet50", "deepnets_vit", "squeezenet1_1", "inception_v3"]
     try:
         build_predefined_split(split_path(tmp_path, "predefined"), progress=False)
     finally:
         pre.predefined_names = original
     ds = DeepNets1M("predefined", path=split_path(tmp_path, "predefined"))
-    assert [ds[i].name for i in range(4)] == ["resnet50", "deepnets_vit", "squeezenet1_1", "alexnet"]
+    assert [ds[i].name for i in range(4)] == ["resnet50", "deepnets_vit", "squeezenet1_1", "inception_v3"]
     assert abs(ds[0].num_params / 1e6 - 23.52) < 0.01
-    assert ds[3].image_size > 32  # AlexNet cannot run at 32x32
+    assert ds[3].image_size > 32  # Inception-v3 cannot run at 32x32
     assert ds[1].build_model(10, 32)(__import__("torch").randn(2, 3, 32, 32)).shape == (2, 10)
