@@ -9,8 +9,9 @@ eight graphs cost as many GRU calls as the deepest of them, not as their total s
 For each sweep the nodes are renumbered by depth (each level becomes a contiguous slice)
 and every level gets a padded table of its incoming messages: rows into a message buffer
 laid out ``[2 * position + kind]`` (kind 0: direct edge, kind 1: virtual edge) and weights
-(1 for direct edges, ``1 / hops`` for virtual ones, 0 for padding). Everything here is
-numpy at build time, then moved to the device once.
+(1 for direct edges, ``1 / hops`` for virtual ones, 0 for padding); what each kind carries
+is :mod:`baselines.ghn2.gnn`'s business. Everything here is numpy at build time, then
+moved to the device once.
 """
 
 from __future__ import annotations
@@ -22,40 +23,12 @@ import torch
 
 from deepnetsbench.graph.graph import Graph, longest_path_levels
 
-__all__ = ["GraphBatch", "Sweep", "channel_bucket", "spatial_bucket", "shape_features",
-           "virtual_edges", "CHANNEL_VOCAB", "SPATIAL_VOCAB"]
-
-#: Embedding table sizes of the shape encoding (see :func:`channel_bucket`).
-CHANNEL_VOCAB = 64
-SPATIAL_VOCAB = 24
-
-
-def channel_bucket(c: np.ndarray) -> np.ndarray:
-    """Channel counts -> embedding index: 0 stays 0 (no such dimension), 1..16 are exact,
-    larger values share log-spaced buckets, four per octave (17..19 -> 17, 20..22 -> 18,
-    ..., 64 -> 24, 4096 -> 48), clamped to the table (~55 k and up share the last)."""
-    c = np.asarray(c, dtype=np.int64)
-    big = 16 + np.ceil(4 * np.log2(np.maximum(c, 1) / 16.0)).astype(np.int64)
-    return np.clip(np.where(c <= 16, c, big), 0, CHANNEL_VOCAB - 1)
-
-
-def spatial_bucket(k: np.ndarray) -> np.ndarray:
-    """Kernel sizes -> embedding index: 0..16 exact, larger values (positional encodings,
-    flattened tokens) two buckets per octave, clamped."""
-    k = np.asarray(k, dtype=np.int64)
-    big = 16 + np.ceil(2 * np.log2(np.maximum(k, 1) / 16.0)).astype(np.int64)
-    return np.clip(np.where(k <= 16, k, big), 0, SPATIAL_VOCAB - 1)
-
-
-def shape_features(shapes: np.ndarray) -> np.ndarray:
-    """``[N, 4]`` padded parameter shapes -> ``[N, 4]`` bucket indices (out, in, kh, kw)."""
-    shapes = np.asarray(shapes, dtype=np.int64).reshape(-1, 4)
-    return np.stack([channel_bucket(shapes[:, 0]), channel_bucket(shapes[:, 1]),
-                     spatial_bucket(shapes[:, 2]), spatial_bucket(shapes[:, 3])], axis=1)
+__all__ = ["GraphBatch", "Sweep", "virtual_edges"]
 
 
 def virtual_edges(graph: Graph, s_max: int = 50) -> np.ndarray:
-    """``(src, dst, hops)`` virtual edges of ``graph`` (cached on it): :meth:`Graph.virtual_edges`."""
+    """``(src, dst, hops)`` virtual edges of ``graph`` (cached on it):
+    :meth:`Graph.virtual_edges`."""
     return graph.virtual_edges(s_max)
 
 
@@ -139,11 +112,12 @@ class GraphBatch:
     """Graphs concatenated into one disjoint DAG, with both sweeps prepared.
 
     ``virtual``: add GHN-2's virtual edges (``s_max`` hops at most); without them (GHN-1)
-    messages follow the real edges only.
+    messages follow the real edges only. ``edges=False`` (the MLP hypernetwork, which
+    ignores edges) skips the sweeps.
     """
 
     def __init__(self, graphs: list[Graph], s_max: int = 50, virtual: bool = True,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", edges: bool = True):
         if not graphs:
             raise ValueError("GraphBatch needs at least one graph")
         device = torch.device(device)
@@ -153,7 +127,12 @@ class GraphBatch:
         n = int(self.offsets[-1])
         self.num_nodes = n
         types = np.concatenate([g.node_types for g in graphs]).astype(np.int64)
-        shapes = np.concatenate([g.shapes for g in graphs]).astype(np.int64)
+        self.node_types = torch.from_numpy(types).to(device)
+        self.device = device
+        self.num_edges = self.num_virtual = 0
+        self.forward_sweep = self.backward_sweep = None
+        if not edges:
+            return
         src, dst, vsrc, vdst, vhops = [], [], [], [], []
         for g, off in zip(graphs, self.offsets[:-1]):
             if len(g.edges):
@@ -168,12 +147,9 @@ class GraphBatch:
         cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64)  # noqa: E731
         src, dst, vsrc, vdst, vhops = map(cat, (src, dst, vsrc, vdst, vhops))
         self.num_edges, self.num_virtual = len(src), len(vsrc)
-        self.node_types = torch.from_numpy(types).to(device)
-        self.shape_index = torch.from_numpy(shape_features(shapes)).to(device)
         self.forward_sweep = _build_sweep(n, src, dst, vsrc, vdst, vhops, False, device)
         # backward sweep: messages from successors, in reverse dependency order
         self.backward_sweep = _build_sweep(n, dst, src, vdst, vsrc, vhops, True, device)
-        self.device = device
 
     def __len__(self) -> int:
         return len(self.graphs)

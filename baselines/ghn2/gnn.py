@@ -1,18 +1,22 @@
-"""GHN-2's gated GNN, run as wavefronts over topological levels.
+"""The node-update networks of the GHNs: GHN-2's gated GNN, run as wavefronts, and the
+MLP hypernetwork of the ablation.
 
-A sweep visits the nodes in dependency order; node ``v`` receives
+Gated GNN: a sweep visits the nodes in dependency order; node ``v`` receives
 
-    m_v = sum_{u -> v} MLP(h_u) + sum_{u ~> v, 1 < hops <= s_max} MLP_sp(h_u) / hops(u, v)
+    m_v = sum_{u -> v} MLP(h_u)  +  [ve] sum_{u ~> v, hops <= s_max} MLP_ve(h_u) / hops(u, v)
 
-from its already-updated predecessors (direct edges, then virtual edges), and is updated by
-one GRU cell shared by every node and both sweeps: ``h_v = GRU(m_v, h_v)``. The backward
-sweep does the same from successors in reverse order. All nodes of one level (over all
-graphs of a batch) are updated in one GRU call; see :mod:`baselines.ghn2.batch` for why
-this equals the node-by-node order.
+from its already-updated predecessors -- the direct edges enter *both* sums (with
+``hops = 1`` in the second), as in the released model -- and is updated by one GRU cell
+shared by every node and both sweeps: ``h_v = GRU(m_v, h_v)``. The backward sweep does the
+same from successors in reverse order. Both message MLPs are ``Linear -> ReLU -> Linear ->
+ReLU`` with a hidden layer of ``hid / 2`` (``hid`` for GHN-1, which has no virtual edges).
 
-Messages are computed once per node, right after its update, into a buffer
-``[2 * position + kind, hid]`` that later levels gather from with one indexed read and a
-batched weighted sum (padding has weight 0).
+All nodes of one level (over all graphs of a batch) are updated in one GRU call; see
+:mod:`baselines.ghn2.batch` for why this equals the node-by-node order. Messages are computed
+once per node, right after its update, into a buffer ``[2 * position + kind, hid]`` (kind 0:
+what a direct edge carries, ``MLP + MLP_ve``; kind 1: what a virtual edge carries,
+``MLP_ve``) that later levels gather from with one indexed read and a batched weighted sum
+(padding has weight 0).
 """
 
 from __future__ import annotations
@@ -23,38 +27,71 @@ from torch.nn import functional as F
 
 from baselines.ghn2.batch import GraphBatch, Sweep
 
-__all__ = ["GatedGNN"]
+__all__ = ["MLP", "GatedGNN", "NodeMLP"]
+
+
+class MLP(nn.Module):
+    """``Linear -> ReLU -> ... -> Linear [-> ReLU]`` as ``self.fc`` (the layout of the
+    released checkpoints: linear layers at even indices)."""
+
+    def __init__(self, in_features: int, sizes: tuple[int, ...], last_relu: bool = True):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for j, n in enumerate(sizes):
+            layers.append(nn.Linear(in_features if j == 0 else sizes[j - 1], n))
+            if j < len(sizes) - 1 or last_relu:
+                layers.append(nn.ReLU())
+        self.fc = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+class NodeMLP(nn.Module):
+    """The MLP hypernetwork: every node on its own, edges ignored."""
+
+    needs_edges = False
+
+    def __init__(self, hid: int):
+        super().__init__()
+        self.fc = MLP(hid, (hid, hid)).fc
+
+    def forward(self, x: torch.Tensor, batch: GraphBatch | None = None) -> torch.Tensor:
+        return self.fc(x)
 
 
 class GatedGNN(nn.Module):
-    def __init__(self, hid: int, mlp_hid: int | None = None, virtual_edges: bool = True,
-                 sweeps: int = 1):
+    needs_edges = True
+
+    def __init__(self, hid: int, ve: bool = True):
         super().__init__()
-        mlp_hid = mlp_hid or hid
-        self.hid, self.virtual_edges, self.sweeps = hid, virtual_edges, sweeps
-        self.mlp = nn.Sequential(nn.Linear(hid, mlp_hid), nn.ReLU(), nn.Linear(mlp_hid, hid))
-        self.mlp_sp = (nn.Sequential(nn.Linear(hid, mlp_hid), nn.ReLU(), nn.Linear(mlp_hid, hid))
-                       if virtual_edges else None)
+        self.hid, self.ve = hid, ve
+        self.mlp = MLP(hid, (hid // 2 if ve else hid, hid))
+        self.mlp_ve = MLP(hid, (hid // 2, hid)) if ve else None
         self.gru = nn.GRUCell(hid, hid)
 
     def _message_fn(self):
-        """``h [n, hid] -> [n, 2 * hid]``: per node its direct message (first ``hid``) and
-        its virtual-edge message (last ``hid``; zeros without virtual edges). Both MLPs run
-        as two matrix products (the second block-diagonal): few ops per level matter."""
-        l1, l2 = self.mlp[0], self.mlp[2]
-        if self.mlp_sp is None:
-            w1, b1 = l1.weight, l1.bias
-            w2 = torch.cat([l2.weight, torch.zeros_like(l2.weight)])
-            b2 = torch.cat([l2.bias, torch.zeros_like(l2.bias)])
-        else:
-            v1, v2 = self.mlp_sp[0], self.mlp_sp[2]
-            w1 = torch.cat([l1.weight, v1.weight])  # [2k, hid]
-            b1 = torch.cat([l1.bias, v1.bias])
-            w2 = torch.block_diag(l2.weight, v2.weight)  # [2 hid, 2k]
-            b2 = torch.cat([l2.bias, v2.bias])
+        """``h [n, hid] -> [n, 2 * hid]``: per node what a direct edge carries (first
+        ``hid``) and what a virtual edge carries (last ``hid``; zeros without virtual
+        edges). Both MLPs run as two matrix products (the second block-diagonal): few ops
+        per level matter."""
+        l1, l2 = self.mlp.fc[0], self.mlp.fc[2]
+        hid = self.hid
+        if self.mlp_ve is None:
+            def messages(h: torch.Tensor) -> torch.Tensor:
+                m = F.relu(F.linear(F.relu(F.linear(h, l1.weight, l1.bias)), l2.weight, l2.bias))
+                return torch.cat([m, torch.zeros_like(m)], dim=1)
+            return messages
+        v1, v2 = self.mlp_ve.fc[0], self.mlp_ve.fc[2]
+        w1 = torch.cat([l1.weight, v1.weight])  # [k + k_ve, hid]
+        b1 = torch.cat([l1.bias, v1.bias])
+        w2 = torch.block_diag(l2.weight, v2.weight)  # [2 hid, k + k_ve]
+        b2 = torch.cat([l2.bias, v2.bias])
 
         def messages(h: torch.Tensor) -> torch.Tensor:
-            return F.linear(F.relu(F.linear(h, w1, b1)), w2, b2)
+            m = F.relu(F.linear(F.relu(F.linear(h, w1, b1)), w2, b2))
+            direct, virtual = m[:, :hid], m[:, hid:]
+            return torch.cat([direct + virtual, virtual], dim=1)
         return messages
 
     def _sweep(self, x: torch.Tensor, sweep: Sweep, messages) -> torch.Tensor:
@@ -79,7 +116,5 @@ class GatedGNN(nn.Module):
 
     def forward(self, x: torch.Tensor, batch: GraphBatch) -> torch.Tensor:
         messages = self._message_fn()
-        for _ in range(self.sweeps):
-            x = self._sweep(x, batch.forward_sweep, messages)
-            x = self._sweep(x, batch.backward_sweep, messages)
-        return x
+        x = self._sweep(x, batch.forward_sweep, messages)
+        return self._sweep(x, batch.backward_sweep, messages)

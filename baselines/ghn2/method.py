@@ -7,9 +7,11 @@
 
 Options (``--method-opt key=value``):
 
-* ``ckpt``: a checkpoint of :mod:`baselines.ghn2.train` (default: the reference checkpoint
-  ``baselines/ghn2/ckpt/ghn2_cifar10_cpu.pt`` when present); ``ckpt=random`` uses an
-  untrained GHN-2 (seed 0), for smoke tests only;
+* ``ckpt``: a checkpoint of :mod:`baselines.ghn2.train` or a released (official ppuda)
+  checkpoint such as ``ghn2_cifar10.pt``, ``ghn1_imagenet.pt``, ``mlp_cifar10.pt`` -- GHN-2,
+  GHN-1 or the MLP hypernetwork, whichever the file holds (default: the reference
+  checkpoint ``baselines/ghn2/ckpt/ghn2_cifar10_cpu.pt`` when present); ``ckpt=random``
+  uses an untrained GHN-2 (seed 0), for smoke tests only;
 * ``noise`` (beta, e.g. 3e-5) and ``orth`` (0/1): the post-processing of the GHN-2
   fine-tuning study, applied to layers with index ``>= start_layer`` that have more than
   ``min_channels`` (64) output channels; noise first, then the orthogonal re-init (noise
@@ -27,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from baselines.ghn2.checkpoint import load_ghn
+from baselines.ghn2.checkpoint import OFFICIAL, describe, load_ghn
 from baselines.ghn2.model import GHN2, GHN2Config
 from deepnetsbench.errors import BenchError
 from deepnetsbench.eval.methods import MethodBase, MethodMeta, Task
@@ -57,7 +59,8 @@ def graph_matches(graph: Graph, model: nn.Module) -> bool:
 
 
 class Method(MethodBase):
-    """GHN-2 (Knyazev et al., 2021), reimplemented in :mod:`baselines.ghn2`."""
+    """GHN-2, GHN-1 or the MLP hypernetwork (Knyazev et al., 2021), reimplemented in
+    :mod:`baselines.ghn2`."""
 
     def __init__(self, ckpt: str | None = None, noise: float = 0.0, orth: bool = False,
                  start_layer: int = 0, min_channels: int = 64, device: str | None = None):
@@ -70,20 +73,26 @@ class Method(MethodBase):
         if ckpt in ("random", "none"):
             torch.manual_seed(0)
             self.ghn = GHN2(GHN2Config())
-            version, ckpt_name = "1-untrained", "random"
+            version, read = "1-untrained", "an untrained GHN-2 (seed 0)"
         else:
             path = Path(ckpt).expanduser() if ckpt else DEFAULT_CKPT
             if not path.is_file():
                 raise BenchError(
-                    f"GHN-2 checkpoint {path} not found",
+                    f"GHN checkpoint {path} not found",
                     "train one (`python -m baselines.ghn2.train --out runs/ghn2`) and pass "
-                    "--method-opt ckpt=runs/ghn2/final.pt, or ckpt=random for a smoke test")
+                    "--method-opt ckpt=runs/ghn2/final.pt, pass a released checkpoint "
+                    "(ckpt=ghn2_cifar10.pt), or ckpt=random for a smoke test")
             self.ghn, info = load_ghn(path)
-            archs, data = info.get("archs", {}), info.get("data", {})
-            steps = info.get("train", {}).get("step")
-            trained_on = (f"{archs.get('source', '?')} ({steps} steps), "
-                          f"{data.get('dataset', '?')} {data.get('train_images', '?')} images")
-            version, ckpt_name = "1", path.name
+            read = f"{describe(info)} {path.name}"
+            if info["format"] == OFFICIAL:
+                trained_on = f"the official ppuda release ({path.name})"
+                version = "official"
+            else:
+                archs, data = info.get("archs", {}), info.get("data", {})
+                steps = info.get("train", {}).get("step")
+                trained_on = (f"{archs.get('source', '?')} ({steps} steps), "
+                              f"{data.get('dataset', '?')} {data.get('train_images', '?')} images")
+                version = "2"
         self.ghn.eval()
         post = []
         if self.noise:
@@ -92,14 +101,15 @@ class Method(MethodBase):
             post.append("orthogonal re-init")
         where = (f" (layers >= {self.start_layer}, > {self.min_channels} channels)"
                  if post else "")
+        kind = self.ghn.config.name
         self.meta = MethodMeta(
-            name="ghn2" + ("+" + "+".join("noise" if p.startswith("noise") else "orth"
+            name=kind + ("+" + "+".join("noise" if p.startswith("noise") else "orth"
                                           for p in post) if post else ""),
             version=version,
             url=URL,
             num_params=self.ghn.num_params,
             trained_on=trained_on,
-            description=f"GHN-2 graph hypernetwork, checkpoint {ckpt_name}"
+            description=f"{kind} graph hypernetwork, {read}"
                         + (f"; post-processing: {', '.join(post)}{where}" if post else ""),
         )
 

@@ -1,4 +1,5 @@
-"""The wavefront GNN equals GHN-2's node-by-node sweeps; virtual edges are computed right."""
+"""The wavefront GNN equals the released GHN-2's node-by-node sweeps; virtual edges are
+computed right."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import torchvision
 from baselines.ghn2.batch import GraphBatch, virtual_edges
 from baselines.ghn2.gnn import GatedGNN
 from deepnetsbench.graph import graph_from_module, graph_from_spec
-from deepnetsbench.space import SPLIT_CONFIGS, sample_arch
+from deepnetsbench.space import SPLIT_CONFIGS, build_model, sample_arch
 
 
 def reference_gnn(gnn: GatedGNN, x: torch.Tensor, graphs, s_max: int) -> torch.Tensor:
-    """GHN-2 as published: node by node in topological order, then in reverse order."""
+    """The released GHN-2 sweeps, literally: node by node in topological order, then in
+    reverse; ``m_v = sum_{1-hop} MLP(h_u) + [ve] sum_{hops <= s_max} MLP_ve(h_u) / hops``
+    with the 1-hop edges in both sums; MLPs applied to the neighbours' current states."""
     out, off = [], 0
     for g in graphs:
         n = g.num_nodes
@@ -26,19 +29,20 @@ def reference_gnn(gnn: GatedGNN, x: torch.Tensor, graphs, s_max: int) -> torch.T
         for s, d in g.edges.tolist():
             preds[d].append((s, 1))
             succs[s].append((d, 1))
-        if gnn.virtual_edges:
+        if gnn.ve:
             for s, d, hops in virtual_edges(g, s_max).tolist():
                 preds[d].append((s, hops))
                 succs[s].append((d, hops))
 
         for order, neigh in ((range(n), preds), (range(n - 1, -1, -1), succs)):
-            sent = {}  # messages of the nodes already updated in this sweep
             for v in order:
                 m = torch.zeros(x.shape[1])
                 for u, hops in neigh[v]:
-                    m = m + (sent[u][0] if hops == 1 else sent[u][1] / hops)
+                    if hops == 1:
+                        m = m + gnn.mlp(h[u])
+                    if gnn.ve:
+                        m = m + gnn.mlp_ve(h[u]) / hops
                 h[v] = gnn.gru(m[None], h[v][None])[0]
-                sent[v] = (gnn.mlp(h[v]), gnn.mlp_sp(h[v]) if gnn.mlp_sp is not None else None)
         out.append(torch.stack(h))
         off += n
     return torch.cat(out)
@@ -46,14 +50,14 @@ def reference_gnn(gnn: GatedGNN, x: torch.Tensor, graphs, s_max: int) -> torch.T
 
 def graphs_for_test():
     specs = [sample_arch(SPLIT_CONFIGS["train"], 1), sample_arch(SPLIT_CONFIGS["train"], 2)]
-    return [graph_from_spec(s) for s in specs]
+    return [graph_from_module(build_model(s), 32) for s in specs]
 
 
 @pytest.mark.parametrize("virtual", [True, False])
 def test_wavefront_equals_node_by_node(virtual):
     torch.manual_seed(0)
     graphs = graphs_for_test()
-    gnn = GatedGNN(8, 8, virtual_edges=virtual)
+    gnn = GatedGNN(8, ve=virtual)
     n = sum(g.num_nodes for g in graphs)
     x = torch.randn(n, 8)
     batch = GraphBatch(graphs, s_max=50, virtual=virtual)
@@ -66,7 +70,7 @@ def test_wavefront_equals_node_by_node(virtual):
 def test_virtual_edges_change_the_states():
     torch.manual_seed(0)
     graphs = graphs_for_test()
-    gnn = GatedGNN(8, 8, virtual_edges=True)
+    gnn = GatedGNN(8, ve=True)
     x = torch.randn(sum(g.num_nodes for g in graphs), 8)
     with torch.no_grad():
         with_ve = gnn(x, GraphBatch(graphs, s_max=50, virtual=True))

@@ -17,9 +17,7 @@ from deepnetsbench.graph import graph_from_spec
 from deepnetsbench.space import SPLIT_CONFIGS, build_model, sample_arch
 
 METHOD = Path(__file__).resolve().parents[2] / "baselines" / "ghn2" / "method.py"
-TINY = GHN2Config(hid=16, dec_channels=8, dec_mid=16, block=16, kernel=3)
-
-
+TINY = GHN2Config(hid=8, max_shape=(8, 8, 3, 3))
 
 @pytest.fixture()
 def ckpt(tmp_path) -> Path:
@@ -78,6 +76,22 @@ def test_missing_checkpoint_and_bad_options_are_one_line_errors(tmp_path):
         load_method(str(METHOD), {"ckpt": "random", "bogus": 1})
     with pytest.raises(BenchError, match="noise"):
         load_method(str(METHOD), {"ckpt": "random", "noise": -1})
+
+
+@pytest.mark.parametrize("preset", ["ghn1", "mlp"])
+def test_plugin_reads_official_checkpoints_of_each_kind(tmp_path, preset):
+    torch.manual_seed(0)
+    ghn = GHN2(GHN2Config.preset(preset).replace(hid=8, max_shape=(8, 8, 3, 3)))
+    cfg = ghn.config
+    path = tmp_path / f"{preset}_cifar10.pt"
+    torch.save({"state_dict": ghn.state_dict(), "epoch": 299,
+                "config": {k: getattr(cfg, k) for k in ("max_shape", "num_classes", "hypernet",
+                                                        "decoder", "weight_norm", "ve",
+                                                        "layernorm", "hid")}}, path)
+    loaded = load_method(str(METHOD), {"ckpt": str(path)})
+    assert loaded.meta.name == preset and loaded.meta.version == "official"
+    assert "official ppuda checkpoint" in loaded.meta.description
+    assert path.name in loaded.meta.trained_on
 
 
 def test_random_ghn_for_smoke_tests():
