@@ -10,7 +10,15 @@ argument points elsewhere (tests, forks with their own releases).
 Format::
 
     {"splits":   {"<name>": {"<generator_version>": "<sha256>"}},
-     "datasets": {"<name>": ["<content_sha256>", ...]}}
+     "datasets": {"<name>": ["<content_sha256>", ...]},
+     "ppuda":    {"url": ..., "files": {"<official file>": "<md5>"},
+                  "published_params": {"file": ..., "sha256": ..., "source": ...}}}
+
+The ``ppuda`` entry is the official DeepNets-1M release, which cannot be re-generated (spec
+§0.1) and is therefore pinned by its *source*: the md5 sums the official download script
+publishes and the published per-architecture parameter counts the conversion is checked
+against. Converted split files are registered under ``splits`` as generator version
+``ppuda`` once their sha256 is known (the conversion is deterministic).
 """
 
 from __future__ import annotations
@@ -70,6 +78,18 @@ def known_split(name: str, sha256: str, path: str | os.PathLike | None = None,
 def known_dataset(name: str, sha256: str, path: str | os.PathLike | None = None) -> bool:
     """Whether ``sha256`` is a registered content hash of dataset ``name``."""
     return sha256 in load_releases(path)["datasets"].get(name, [])
+
+
+PPUDA = "ppuda"
+
+
+def ppuda_release(path: str | os.PathLike | None = None) -> dict:
+    """The registered official release: ``{"url", "files": {name: md5}, "published_params"}``."""
+    entry = load_releases(path).get(PPUDA)
+    if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict):
+        raise BenchError(f"the releases file {releases_path(path)} has no valid {PPUDA!r} entry",
+                         "restore it from git (git checkout -- deepnetsbench/releases.json)")
+    return entry
 
 
 def _check_sha(sha256: str) -> str:

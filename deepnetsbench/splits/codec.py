@@ -16,11 +16,15 @@ from deepnetsbench.space.primitives import PRIMITIVES
 
 OP_INDEX = {op: i for i, op in enumerate(PRIMITIVES)}
 
-#: Columns of the ``args`` table (all integers; norm: 1 = bn, 0 = none).
+#: Columns of the ``args`` table (all integers; norm: see :data:`NORM_CODES`).
 ARG_COLUMNS = ("C", "n_cells", "stem_type", "stem_pool", "ks", "norm", "preproc", "glob_avg",
                "fc_layers", "fc_dim", "C_mult", "is_vit", "steps", "normal_concat",
                "reduce_concat")
 ARGS_DTYPE = np.dtype([(c, np.int32) for c in ARG_COLUMNS])
+#: ``norm`` column: 0 = none (BN-free), 1 = "bn" (official 'bnorm': BatchNorm without running
+#: statistics), 2 = "bn-track" (official 'bn-track': with running statistics).
+NORM_CODES: dict[str | None, int] = {None: 0, "bn": 1, "bn-track": 2}
+_NORM_NAMES = {v: k for k, v in NORM_CODES.items()}
 
 
 def _mask(nodes) -> int:
@@ -37,7 +41,7 @@ def _unmask(m: int) -> tuple[int, ...]:
 def encode_spec(spec: ArchSpec) -> tuple[tuple, np.ndarray]:
     """-> (args row, uint8 cell codes: normal then reduce, (op, input) per edge)."""
     a, g = spec.args, spec.genotype
-    row = (a.C, a.n_cells, a.stem_type, int(a.stem_pool), a.ks, int(a.norm == "bn"),
+    row = (a.C, a.n_cells, a.stem_type, int(a.stem_pool), a.ks, NORM_CODES[a.norm],
            int(a.preproc), int(a.glob_avg), a.fc_layers, a.fc_dim, a.C_mult, int(a.is_vit),
            len(g.normal) // 2, _mask(g.normal_concat), _mask(g.reduce_concat))
     codes = np.array([v for op, i in g.normal + g.reduce for v in (OP_INDEX[op], i)], np.uint8)
@@ -51,8 +55,9 @@ def decode_spec(row, codes: np.ndarray) -> ArchSpec:
     pairs = tuple(zip([PRIMITIVES[k] for k in c[0::2]], c[1::2]))
     n = 2 * steps
     genotype = Genotype(pairs[:n], _unmask(normal_concat), pairs[n:], _unmask(reduce_concat))
-    args = NetArgs(C, n_cells, stem_type, bool(stem_pool), ks, "bn" if norm else None,
-                   bool(preproc), bool(glob_avg), fc_layers, fc_dim, C_mult, bool(is_vit))
+    args = NetArgs(C=C, n_cells=n_cells, stem_type=stem_type, stem_pool=bool(stem_pool), ks=ks,
+                   norm=_NORM_NAMES[norm], preproc=bool(preproc), glob_avg=bool(glob_avg),
+                   fc_layers=fc_layers, fc_dim=fc_dim, C_mult=C_mult, is_vit=bool(is_vit))
     return ArchSpec(genotype, args)
 
 

@@ -80,15 +80,36 @@ def info_cmd(splits, root):
 
 @click.command("convert-ppuda")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
-@click.option("--train/--no-train", default=False, help="Also convert deepnets1m_train.hdf5.")
+@click.option("--train/--no-train", default=False,
+              help="Also convert deepnets1m_train.hdf5 (10 GB, streamed; resumable).")
+@click.option("--allow-mismatch", is_flag=True,
+              help="Convert even if parameter counts differ from the published ones; the "
+                   "release is then marked unverified (generator version ppuda-unverified).")
+@click.option("--workers", type=int, default=2, show_default=True,
+              help="Processes for the TRAIN conversion.")
+@click.option("--published-params", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Published counts to check against (default: the packaged "
+                   "results_cifar10.json figures).")
 @_root
-def convert_ppuda_cmd(folder, train, root):
-    """Convert official DeepNets-1M files you already have (deepnets1m_eval.hdf5,
-    deepnets1m_meta.tar.gz or its JSON files) into the suite's format."""
+def convert_ppuda_cmd(folder, train, allow_mismatch, workers, published_params, root):
+    """Convert the official DeepNets-1M files you have (deepnets1m_eval.hdf5 and the unpacked
+    deepnets1m_meta.tar.gz; deepnets1m_train.hdf5 with --train) into the `ppuda` release
+    (DeepNets1M(split, release="ppuda"), `eval --release ppuda`)."""
     from deepnetsbench.splits.fetch import convert_official
+    from deepnetsbench.splits.format import release_dir
+    from deepnetsbench.splits.ppuda_convert import RELEASE, ParamMismatch
 
-    for path in convert_official(Path(folder), splits_dir(root), train=train):
+    out = release_dir(root, RELEASE)
+    try:
+        paths = convert_official(Path(folder), out, train=train, allow_mismatch=allow_mismatch,
+                                 workers=workers, published=published_params, progress=True)
+    except ParamMismatch as err:
+        for line in err.lines:
+            click.echo(line, err=True)
+        raise
+    for path in paths:
         click.echo(f"wrote {path}")
+    click.echo(f"checks: {out / 'ppuda_report.json'}")
 
 
 COMMANDS = [build_cmd, info_cmd, convert_ppuda_cmd]

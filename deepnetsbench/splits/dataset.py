@@ -18,10 +18,9 @@ from torch import nn
 
 from deepnetsbench.errors import BenchError
 from deepnetsbench.graph.graph import Graph
-from deepnetsbench.paths import splits_dir
 from deepnetsbench.space.genotype import ArchSpec
 from deepnetsbench.splits.codec import decode_spec
-from deepnetsbench.splits.format import split_path, verify_split
+from deepnetsbench.splits.format import release_dir, split_path, verify_split
 
 
 @dataclass
@@ -37,6 +36,7 @@ class ArchRecord:
     _arrays: tuple | None = field(default=None, repr=False)
     _graph: Graph | None = field(default=None, repr=False)
     _spec_src: tuple | None = field(default=None, repr=False, compare=False)
+    _names: list | None = field(default=None, repr=False, compare=False)  # stored (ppuda) graphs
 
     def build_model(self, num_classes: int = 10, image_size: int | None = None) -> nn.Module:
         image_size = image_size or self.image_size
@@ -50,9 +50,13 @@ class ArchRecord:
 
     @property
     def graph(self) -> Graph:
-        """The full graph (with parameter names) at 10 classes, 32x32 (or the model's size)."""
+        """The full graph (with parameter names) at 10 classes, 32x32 (or the model's size).
+        For a converted official release it is the stored graph, as the official loader
+        reads it."""
         if self._graph is None:
-            if self.spec is not None:
+            if self._names is not None:
+                self._graph = self.stored_graph()
+            elif self.spec is not None:
                 from deepnetsbench.graph.derive import graph_from_spec
 
                 self._graph = graph_from_spec(self.spec, 10, 32)
@@ -63,7 +67,14 @@ class ArchRecord:
         return self._graph
 
     def graph_for(self, num_classes: int, image_size: int) -> Graph:
-        """The graph of ``build_model(num_classes, image_size)``."""
+        """The graph of ``build_model(num_classes, image_size)`` (stored graphs: the stored
+        nodes and edges with the built model's shapes, as the official loader does)."""
+        if self._names is not None:
+            from deepnetsbench.splits.ppuda import to_graph
+
+            g = self.stored_graph()
+            return to_graph(g.node_types, g.param_names, g.edges, self.spec, g.num_params,
+                            num_classes, image_size)[0]
         if self.spec is not None:
             from deepnetsbench.graph.derive import graph_from_spec
 
@@ -73,10 +84,11 @@ class ArchRecord:
         return graph_from_module(self.build_model(num_classes, image_size), image_size)
 
     def stored_graph(self) -> Graph:
-        """The graph arrays as stored in the file (no parameter names)."""
+        """The graph arrays as stored in the file (parameter names only where stored)."""
         types, shapes, edges = self._arrays
-        return Graph(types.astype(np.int16), [None] * len(types), shapes,
-                     edges.astype(np.int32), self.num_params)
+        names = list(self._names) if self._names is not None else [None] * len(types)
+        return Graph(types.astype(np.int16), names, shapes, edges.astype(np.int32),
+                     self.num_params)
 
 
 def _get_spec(self: ArchRecord) -> ArchSpec | None:
@@ -97,9 +109,14 @@ class DeepNets1M(torch.utils.data.Dataset):
     """Architectures of one split: ``DeepNets1M("test")[i] -> ArchRecord``."""
 
     def __init__(self, split: str = "test", root=None, path: str | os.PathLike | None = None,
-                 verify: bool = True):
+                 verify: bool = True, release: str | None = None):
         self.split = split
-        self.path = Path(path) if path else split_path(splits_dir(root), split)
+        self.release = release
+        self.path = Path(path) if path else split_path(release_dir(root, release), split)
+        if release and not path and not self.path.exists():
+            raise BenchError(f"release {release!r} has no {split} split ({self.path} not found)",
+                             "convert the official files with `deepnets-bench convert-ppuda DIR`"
+                             " (or fetch them with `deepnets-bench download`)")
         self.manifest = verify_split(self.path, split) if verify else {}
         self.sha256 = self.manifest.get("sha256")
         self._pid = None
@@ -115,6 +132,8 @@ class DeepNets1M(torch.utils.data.Dataset):
             self.names = ([n.decode() if isinstance(n, bytes) else n for n in f["names"][()]]
                           if "names" in f else None)
             self.image_sizes = f["image_size"][()] if "image_size" in f else None
+            self.name_table = ([n.decode() if isinstance(n, bytes) else n
+                                for n in f["name_table"][()]] if "node_name" in f else None)
         self.manifest.setdefault("generator_version", self.attrs.get("generator_version"))
 
     def __len__(self) -> int:
@@ -124,7 +143,8 @@ class DeepNets1M(torch.utils.data.Dataset):
         if self._file is None or self._pid != os.getpid():
             self._file = h5py.File(self.path, "r", rdcc_nbytes=16 << 20)
             self._pid = os.getpid()
-            self._ds = {k: self._file[k] for k in ("cell_codes", "node_type", "node_shape", "edges")}
+            self._ds = {k: self._file[k] for k in ("cell_codes", "node_type", "node_shape", "edges",
+                                                   "node_name") if k in self._file}
         return self._file
 
     def __getitem__(self, i: int) -> ArchRecord:
@@ -141,8 +161,13 @@ class DeepNets1M(torch.utils.data.Dataset):
             return ArchRecord(self.split, i, self.names[i], None, int(self.num_params[i]), size,
                               arrays)
         c0, c1 = self.cell_offset[i], self.cell_offset[i + 1]
+        names = None
+        if self.name_table is not None:
+            names = [None if k < 0 else self.name_table[k]
+                     for k in self._ds["node_name"][n0:n1].tolist()]
         return ArchRecord(self.split, i, f"{self.split}/{i:05d}", None, int(self.num_params[i]),
-                          32, arrays, _spec_src=(self.args[i], self._ds["cell_codes"][c0:c1]))
+                          32, arrays, _spec_src=(self.args[i], self._ds["cell_codes"][c0:c1]),
+                          _names=names)
 
     def __getstate__(self):
         state = self.__dict__.copy()

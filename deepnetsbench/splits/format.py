@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import h5py
@@ -33,11 +34,32 @@ def split_path(root: Path, split: str) -> Path:
     return Path(root) / f"deepnets1m_{split}.h5"
 
 
-def write_split(path: Path, columns: Columns, attrs: dict, names: list[str] | None = None,
-                extra: dict[str, np.ndarray] | None = None) -> str:
-    """Write atomically; returns the file's sha256 (also recorded in the manifest)."""
+def release_dir(root=None, release: str | None = None) -> Path:
+    """The folder of a split release: the splits folder itself for the default (locally
+    built or downloaded) files, ``<splits>/<release>`` for a named one such as ``ppuda``."""
+    from deepnetsbench.paths import splits_dir
+
+    base = splits_dir(root)
+    if not release:
+        return base
+    if not release.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise BenchError(f"bad release name {release!r}", "use a name such as ppuda")
+    return base / release
+
+
+def write_split(path: Path, columns: Columns | Sequence[Columns], attrs: dict,
+                names: list[str] | None = None, extra: dict[str, np.ndarray] | None = None,
+                manifest_extra: dict | None = None) -> str:
+    """Write atomically; returns the file's sha256 (also recorded in the manifest).
+
+    ``columns`` may be a list of parts (e.g. lazily loaded shards): they are written one
+    field at a time, part by part, in whole chunks, so memory stays at one part's field and
+    the file is byte-identical to writing the concatenation in one go. ``extra`` values
+    may be lists of parts too (offsets excepted); string arrays are stored as vlen strings.
+    ``manifest_extra`` adds keys to the file's manifest entry only."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    parts = [columns] if isinstance(columns, Columns) else list(columns)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o644)
@@ -48,19 +70,34 @@ def write_split(path: Path, columns: Columns, attrs: dict, names: list[str] | No
             for k, v in attrs.items():
                 f.attrs[k] = v
             for name in Columns.FIELDS:
-                _dataset(f, name, getattr(columns, name))
+                pieces = [lambda p=p, n=name: getattr(p, n) for p in parts]
+                if len(parts) == 1:
+                    _dataset(f, name, pieces[0]())
+                else:
+                    _dataset_parts(f, name, pieces, offsets=name.endswith("_offset"))
             if names is not None:
                 f.create_dataset("names", data=np.array(names, dtype=h5py.string_dtype()),
                                  track_times=False)
             for name, arr in (extra or {}).items():
-                _dataset(f, name, arr)
+                if isinstance(arr, list | tuple):
+                    _dataset_parts(f, name, [lambda a=a: a() if callable(a) else a for a in arr])
+                elif arr.dtype.kind in "OUS":
+                    f.create_dataset(name, data=np.array([str(s) for s in arr],
+                                                         dtype=h5py.string_dtype()),
+                                     track_times=False)
+                else:
+                    _dataset(f, name, arr)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     sha = file_sha256(path)
-    record_manifest(path, sha, attrs)
+    record_manifest(path, sha, {**attrs, **(manifest_extra or {})})
     return sha
+
+
+def _chunk_rows(length: int, inner: tuple[int, ...]) -> int:
+    return min(length, max(1, _CHUNK_ROWS // max(1, int(np.prod(inner)))))
 
 
 def _dataset(f: h5py.File, name: str, arr: np.ndarray) -> None:
@@ -68,9 +105,45 @@ def _dataset(f: h5py.File, name: str, arr: np.ndarray) -> None:
     if arr.size == 0:
         f.create_dataset(name, data=arr, track_times=False)
         return
-    rows = min(len(arr), max(1, _CHUNK_ROWS // max(1, int(np.prod(arr.shape[1:])))))
-    f.create_dataset(name, data=arr, chunks=(rows, *arr.shape[1:]), compression="gzip",
-                     compression_opts=4, shuffle=True, track_times=False)
+    f.create_dataset(name, data=arr, chunks=(_chunk_rows(len(arr), arr.shape[1:]), *arr.shape[1:]),
+                     compression="gzip", compression_opts=4, shuffle=True, track_times=False)
+
+
+def _dataset_parts(f: h5py.File, name: str, pieces: list[Callable[[], np.ndarray]],
+                   offsets: bool = False) -> None:
+    """Like :func:`_dataset` on the concatenation of ``pieces()`` (offset arrays chained),
+    loading one piece at a time and writing whole chunks only, so that every chunk is
+    compressed once, in order, as in a one-shot write."""
+    first = np.asarray(pieces[0]())
+    total, inner, dtype = 0, first.shape[1:], first.dtype
+    for piece in pieces:
+        arr = first if piece is pieces[0] else np.asarray(piece())
+        total += len(arr) - (1 if offsets else 0)
+    total += 1 if offsets else 0
+    if total == 0 or int(np.prod(inner)) == 0:
+        _dataset(f, name, np.zeros((total, *inner), dtype))
+        return
+    rows = _chunk_rows(total, inner)
+    ds = f.create_dataset(name, shape=(total, *inner), dtype=dtype, chunks=(rows, *inner),
+                          compression="gzip", compression_opts=4, shuffle=True,
+                          track_times=False)
+    buf, pos, base = [], 0, 0
+    for i, piece in enumerate(pieces):
+        arr = np.asarray(first if i == 0 else piece(), dtype=dtype)
+        if offsets:
+            arr = (arr if i == 0 else arr[1:]) + base
+            base = int(arr[-1]) if len(arr) else base
+        buf.append(arr)
+        held = sum(len(b) for b in buf)
+        if held >= rows:
+            block = np.concatenate(buf)
+            cut = (held // rows) * rows
+            ds[pos:pos + cut] = block[:cut]
+            pos += cut
+            buf = [block[cut:]]
+    rest = np.concatenate(buf) if buf else np.zeros((0, *inner), dtype)
+    if len(rest):
+        ds[pos:pos + len(rest)] = rest
 
 
 def file_sha256(path: Path, chunk: int = 1 << 22) -> str:

@@ -1,118 +1,182 @@
-"""Convert between the original DeepNets-1M release (the ``ppuda`` layout) and ours.
+"""The graphs of the official DeepNets-1M files, read the way the official loader reads them.
 
-The original stores one HDF5 group per architecture (``/<split>/<idx>/adj`` uint8 adjacency,
-``/<split>/<idx>/nodes`` uint16 rows ``[primitive, cell, param-name]``) and a JSON sidecar per
-split with genotypes and network arguments. We keep the *architectures* (genotype + args)
-and re-derive graphs with our builder, so graphs of converted and generated splits share one
-definition; the original node counts are kept for reference.
+Each architecture is a group ``/<split>/<i>`` with ``adj`` (uint8 N x N: 1 = edge, 2..250 =
+virtual edge of that shortest-path length) and ``nodes`` (uint16 N x 3 rows ``[primitive id,
+cell index, op-name id]``, ids into the split's tables). The official GHNs were trained and
+evaluated on these stored graphs, with row ``k`` of ``nodes`` taken as node ``k`` of ``adj``
+even where the released generator wrote the rows cell by cell (spec §7), so the converted
+graph keeps exactly that pairing. The checks here say how far the stored graph agrees with
+the graph re-derived from the architecture (:func:`~deepnetsbench.graph.derive.graph_from_spec`).
 """
 
 from __future__ import annotations
 
-import ast
-import json
-import re
-from pathlib import Path
+from collections import Counter
+from dataclasses import dataclass
 
-import h5py
 import numpy as np
 
 from deepnetsbench.errors import BenchError
-from deepnetsbench.graph.derive import graph_from_spec
-from deepnetsbench.space.genotype import ArchSpec, Genotype, NetArgs
-from deepnetsbench.space.primitives import NODE_TYPES
-from deepnetsbench.splits.codec import Columns
-from deepnetsbench.splits.format import write_split
+from deepnetsbench.graph.graph import Graph, make_graph
+from deepnetsbench.space.genotype import ArchSpec
+from deepnetsbench.space.primitives import NODE_INDEX, NODE_TYPES
+from deepnetsbench.splits.ppuda_meta import Tables
 
-_ARG_KEYS = ("C", "n_cells", "stem_type", "stem_pool", "ks", "norm", "preproc", "glob_avg",
-             "fc_layers", "fc_dim", "C_mult")
-
-
-def _parse_genotype(g) -> Genotype:
-    """A genotype as a dict, or as the original's ``Genotype(normal=[...], ...)`` string."""
-    if isinstance(g, str):
-        body = g.strip()
-        if body.startswith("Genotype(") and body.endswith(")"):
-            body = body[len("Genotype("):-1]
-        fields = {}
-        for m in re.finditer(r"(\w+)\s*=\s*(\[[^=]*\]|range\(\d+,\s*\d+\))", body):
-            value = m.group(2)
-            r = re.fullmatch(r"range\((\d+),\s*(\d+)\)", value)
-            fields[m.group(1)] = (list(range(int(r.group(1)), int(r.group(2)))) if r
-                                  else ast.literal_eval(value))
-        g = fields
-    return Genotype.from_json(g)
+#: Virtual-edge cutoff of the stored adjacency (the generator's ``ve_cutoff``).
+VE_CUTOFF = 250
+_POOLS = (NODE_INDEX["max_pool"], NODE_INDEX["avg_pool"])
 
 
-def spec_from_ppuda(meta: dict) -> ArchSpec:
-    genotype = _parse_genotype(meta["genotype"])
-    net = meta.get("net_args", meta)
-    args = {k: net[k] for k in _ARG_KEYS if k in net}
-    norm = args.get("norm", "bn")
-    args["norm"] = "bn" if norm in ("bn", "bn-track", True, 1) else None
-    for k in ("stem_pool", "preproc", "glob_avg"):
-        if k in args:
-            args[k] = bool(args[k])
-    args["is_vit"] = "msa" in genotype.ops()
-    return ArchSpec(genotype, NetArgs(**{k: v for k, v in args.items()}))
+@dataclass
+class StoredGraph:
+    """One architecture of an official file: decoded rows and the adjacency, as stored."""
+
+    types: np.ndarray  # int16 [N], node type of row k
+    names: list[str | None]  # official parameter name of row k (None: parameter-free)
+    cells: np.ndarray  # int32 [N], cell index column
+    adj: np.ndarray  # uint8 [N, N]
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.types)
+
+    def edges(self) -> np.ndarray:
+        """1-hop edges ``(src, dst)`` sorted by ``(dst, src)``."""
+        src, dst = np.nonzero(self.adj == 1)
+        order = np.lexsort((src, dst))
+        return np.stack([src[order], dst[order]], axis=1).astype(np.int32)
 
 
-def _load_meta(meta_path: Path) -> tuple[list[dict], dict]:
+def read_stored(group, tables: Tables, where: str) -> StoredGraph:
+    """Decode ``group`` (an h5py group with ``adj`` and ``nodes``)."""
     try:
-        meta = json.loads(Path(meta_path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise BenchError(f"cannot read ppuda meta file {meta_path} ({err})",
-                         "pass the deepnets1m_<split>_meta.json from deepnets1m_meta.tar.gz")
-    tables = {k: meta.pop(k) for k in ("primitives_ext", "unique_op_names") if k in meta}
-    items = meta.get("archs", meta)
-    if isinstance(items, dict):
-        items = [items[k] for k in sorted(items, key=int)]
-    return items, tables
+        adj, rows = group["adj"][()], group["nodes"][()]
+    except KeyError as err:
+        raise BenchError(f"{where} has no {err.args[0] if err.args else 'adj/nodes'} dataset",
+                         "pass the official deepnets1m_*.hdf5, unmodified") from None
+    n = len(rows)
+    if adj.ndim != 2 or adj.shape != (n, n) or rows.ndim != 2 or rows.shape[1] != 3:
+        raise BenchError(f"{where}: adj {adj.shape} and nodes {rows.shape} do not match",
+                         "pass the official deepnets1m_*.hdf5, unmodified")
+    if np.any(np.diagonal(adj)):
+        raise BenchError(f"{where}: the adjacency has self-loops", "the file is corrupt")
+    types, names = [], []
+    for k, (t, cell, name) in enumerate(rows.tolist()):
+        ty, nm = tables.node(t, cell, name, f"{where} row {k}")
+        types.append(ty)
+        names.append(nm)
+    return StoredGraph(np.asarray(types, np.int16), names, rows[:, 1].astype(np.int32),
+                       np.ascontiguousarray(adj, dtype=np.uint8))
 
 
-def convert_ppuda(h5_path: Path | None, meta_path: Path, split: str, out: Path) -> Path:
-    """Write our split file from an original meta JSON (and its HDF5 for node counts)."""
-    items, _ = _load_meta(meta_path)
-    specs = [spec_from_ppuda(m) for m in items]
-    graphs = [graph_from_spec(s, 10, 32) for s in specs]
-    extra = {}
-    if h5_path is not None:
-        try:
-            with h5py.File(h5_path, "r") as f:
-                group = f[split]
-                extra["ppuda_num_nodes"] = np.array(
-                    [group[str(i)]["nodes"].shape[0] for i in range(len(specs))], np.int32)
-        except (OSError, KeyError) as err:
-            raise BenchError(f"{h5_path} is not a ppuda file with split {split!r} ({err})",
-                             "pass the matching deepnets1m_*.hdf5")
-    attrs = {"split": split, "num_items": len(specs), "generator_version": "ppuda",
-             "seed": -1, "num_classes": 10, "image_size": 32, "source": "ppuda"}
-    write_split(out, Columns.from_items(specs, graphs), attrs, extra=extra)
-    return Path(out)
+def param_shapes(spec: ArchSpec, num_classes: int = 10, image_size: int = 32) -> dict:
+    """``{parameter name: shape}`` of the built network (what the loader takes shapes from)."""
+    from deepnetsbench.graph.derive import graph_from_spec
+
+    g = graph_from_spec(spec, num_classes, image_size)
+    return {name: g.param_shape(i) for i, name in enumerate(g.param_names) if name}
 
 
-def export_ppuda(ds, h5_path: Path, meta_path: Path) -> None:
-    """Write a split in the original layout (for tools built on the original release)."""
-    op_names: dict[str, int] = {}
-    metas = []
-    with h5py.File(h5_path, "w") as f:
-        group = f.create_group(ds.split)
-        for i in range(len(ds)):
-            rec = ds[i]
-            g = rec.graph
-            rows = np.zeros((g.num_nodes, 3), np.uint16)
-            for k, name in enumerate(g.param_names):
-                key = name or NODE_TYPES[g.node_types[k]]
-                rows[k] = (g.node_types[k], _cell_index(name), op_names.setdefault(key, len(op_names)))
-            item = group.create_group(str(i))
-            item.create_dataset("adj", data=g.adjacency())
-            item.create_dataset("nodes", data=rows)
-            metas.append({"genotype": rec.spec.genotype.to_json(), "net_args": rec.spec.args.to_json(),
-                          "num_nodes": g.num_nodes, "num_params": {"cifar10": rec.num_params}})
-    meta = {"archs": metas, "primitives_ext": list(NODE_TYPES), "unique_op_names": list(op_names)}
-    Path(meta_path).write_text(json.dumps(meta))
+def _torch_shapes(spec: ArchSpec, num_classes: int, image_size: int) -> dict:
+    from deepnetsbench.space.network import build_model
+
+    model = build_model(spec, num_classes, image_size)
+    return {name: tuple(p.shape) for name, p in model.named_parameters()}
 
 
-def _cell_index(name: str | None) -> int:
-    m = re.match(r"cells\.(\d+)\.", name or "")
-    return int(m.group(1)) if m else 65535
+def to_graph(types: np.ndarray, names: list[str | None], edges: np.ndarray, spec: ArchSpec,
+             num_params: int, num_classes: int = 10, image_size: int = 32,
+             shapes: dict | None = None) -> tuple[Graph, list[str]]:
+    """Our :class:`Graph` of a stored graph: shapes come from the network built from
+    ``spec`` by parameter name (pools: (1, 1, 3, 3), as the loader assumes). Returns the
+    graph and the names the network does not have (their shape stays 0)."""
+    shapes = shapes if shapes is not None else param_shapes(spec, num_classes, image_size)
+    missing = [n for n in names if n is not None and n not in shapes]
+    if missing:  # dead layers are absent from the derived graph; the module has them all
+        shapes = {**_torch_shapes(spec, num_classes, image_size), **shapes}
+        missing = [n for n in names if n is not None and n not in shapes]
+    rows = [(1, 1, 3, 3) if t in _POOLS else (shapes.get(n, ()) if n else ())
+            for t, n in zip(types.tolist(), names)]
+    graph = make_graph(types.tolist(), names, rows, [tuple(e) for e in edges.tolist()],
+                       num_params)
+    return graph, missing
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def is_aligned(types: np.ndarray, names: list[str | None], edges: np.ndarray) -> bool:
+    """The spec's §7 test that row k describes adjacency node k: row 0 is ``input`` without
+    in-edges; each ``bias`` row has exactly one 1-hop predecessor, a ``conv`` row; each
+    ``bn``/``ln`` row has exactly one 1-hop predecessor; the last two rows are the classifier
+    weight and bias."""
+    n = len(types)
+    if n < 3 or types[0] != NODE_INDEX["input"]:
+        return False
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for s, d in edges.tolist():
+        preds[d].append(s)
+    if preds[0]:
+        return False
+    conv, bias = NODE_INDEX["conv"], NODE_INDEX["bias"]
+    norms = (NODE_INDEX["bn"], NODE_INDEX["ln"])
+    for k, t in enumerate(types.tolist()):
+        if t == bias and (len(preds[k]) != 1 or types[preds[k][0]] != conv):
+            return False
+        if t in norms and len(preds[k]) != 1:
+            return False
+    w, b = names[-2] or "", names[-1] or ""
+    return (types[-2] == conv and types[-1] == bias and w.startswith("classifier.")
+            and b.startswith("classifier.") and w.endswith(".weight") and b.endswith(".bias"))
+
+
+def virtual_consistent(stored: StoredGraph, graph: Graph) -> bool:
+    """Whether the stored virtual edges (values 2..250) are the shortest-path lengths of the
+    stored 1-hop edges, i.e. what our GHNs recompute from the edges."""
+    ve = graph.virtual_edges(VE_CUTOFF)
+    want = np.zeros_like(stored.adj)
+    if len(ve):
+        want[ve[:, 0], ve[:, 1]] = ve[:, 2]
+    have = np.where(stored.adj > 1, stored.adj, 0)
+    return bool(np.array_equal(want, have))
+
+
+def _signatures(types, names, edges) -> list[int]:
+    """A hash per node of its type, name and (recursively) its ancestors: equal multisets
+    mean the same DAG up to node order (nodes are numbered topologically)."""
+    preds: list[list[int]] = [[] for _ in range(len(types))]
+    for s, d in edges.tolist():
+        preds[d].append(s)
+    sig: list[int] = []
+    for k, (t, n) in enumerate(zip(types, names)):
+        sig.append(hash((int(t), n, tuple(sorted(sig[p] for p in preds[k])))))
+    return sig
+
+
+def compare(stored: StoredGraph, derived: Graph) -> dict:
+    """How the stored graph compares with the derived one: ``same_nodes`` (the same multiset
+    of (type, name) rows, whatever the order), ``same_graph`` (the same DAG up to node
+    order), ``same_order`` (identical, node for node) and, where nodes differ, the
+    differences (type counts, names on one side only; a few of each)."""
+    edges = stored.edges()
+    rows = Counter(zip(stored.types.tolist(), stored.names))
+    ours = Counter(zip(derived.node_types.tolist(), derived.param_names))
+    out = {"same_nodes": rows == ours, "same_graph": False, "same_order": False}
+    if out["same_nodes"]:
+        same = (len(edges) == derived.num_edges
+                and Counter(_signatures(stored.types.tolist(), stored.names, edges))
+                == Counter(_signatures(derived.node_types.tolist(), derived.param_names,
+                                       derived.edges)))
+        out["same_graph"] = bool(same)
+        out["same_order"] = bool(same and np.array_equal(stored.types, derived.node_types)
+                                 and stored.names == derived.param_names
+                                 and np.array_equal(edges, derived.edges))
+    else:
+        st, dt = Counter(stored.types.tolist()), Counter(derived.node_types.tolist())
+        out["type_counts"] = {NODE_TYPES[t]: [st.get(t, 0), dt.get(t, 0)]
+                              for t in sorted(set(st) | set(dt)) if st.get(t, 0) != dt.get(t, 0)}
+        sn = {n for n in stored.names if n}
+        dn = {n for n in derived.param_names if n}
+        out["names_only_stored"] = sorted(sn - dn)[:8]
+        out["names_only_derived"] = sorted(dn - sn)[:8]
+    return out
