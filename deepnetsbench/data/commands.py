@@ -34,6 +34,9 @@ from deepnetsbench.paths import data_root, images_dir, splits_dir
 @click.option("--train-num", type=int, default=None,
               help="With --build: number of TRAIN architectures (default 1,000,000).")
 @click.option("--workers", type=int, default=2, show_default=True, help="Build processes.")
+@click.option("--allow-mismatch", is_flag=True,
+              help="Convert the official files even if parameter counts differ from the "
+                   "published ones (the ppuda release is then marked unverified).")
 @click.option("--yes", "-y", is_flag=True, help="Assume yes (implied when stdin is not a terminal).")
 def download(
     root: str | None,
@@ -47,6 +50,7 @@ def download(
     train: bool,
     train_num: int | None,
     workers: int,
+    allow_mismatch: bool,
     yes: bool,
 ) -> None:
     """Fetch image datasets and the architecture splits into the cache, then list the cache."""
@@ -76,7 +80,8 @@ def download(
     try:
         if splits:
             _fetch_splits(console, root_path, build, offline, base_url,
-                          train=train, train_num=train_num, workers=workers)
+                          train=train, train_num=train_num, workers=workers,
+                          allow_mismatch=allow_mismatch)
     finally:  # show what is there even when the splits failed
         Console().print(cache_table(root_path))
 

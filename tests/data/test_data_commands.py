@@ -54,7 +54,8 @@ def test_splits_are_fetched_with_the_options(tmp_path, archive, monkeypatch):
                                        "--train", "--train-num", "50", "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert calls == [dict(root=tmp_path, build=True, offline=True, base_url="http://m/",
-                          progress=True, train=True, train_num=50, workers=1)]
+                          progress=True, train=True, train_num=50, workers=1,
+                          allow_mismatch=False)]
 
 
 def test_missing_split_fetcher_is_reported(tmp_path, archive, monkeypatch):
