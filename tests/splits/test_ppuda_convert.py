@@ -235,3 +235,21 @@ def test_train_workers_give_the_same_file(train_folder, monkeypatch, tmp_path):
     a = _train(folder, tmp_path / "a")[-1]
     b = _train(folder, tmp_path / "b", workers=2)[-1]
     assert file_sha256(a) == file_sha256(b)
+
+
+def test_eval_runs_on_the_ppuda_release(official_folder, ours_published, tmp_path):
+    root = tmp_path / "root"
+    convert_release(official_folder(), root / "splits" / "ppuda", published=ours_published)
+    out = tmp_path / "res.json"
+    res = CliRunner().invoke(main, ["eval", "--method", "kaiming", "--split", "test",
+                                    "--release", "ppuda", "--dataset", "synthetic",
+                                    "--root", str(root), "--limit", "1", "--eval-images", "8",
+                                    "--out", str(out), "--quiet", "--no-flops"])
+    assert res.exit_code == 0, res.output
+    results = json.loads(out.read_text())
+    ds = DeepNets1M("test", root=root, release="ppuda")
+    assert results["split"]["sha256"] == ds.sha256
+    assert results["split"]["generator_version"] == "ppuda"
+    res = CliRunner().invoke(main, ["eval", "--method", "kaiming", "--release", "ppuda",
+                                    "--mock", "--root", str(root)])
+    assert res.exit_code == 2 and "--release" in res.output
