@@ -28,7 +28,7 @@ def _parse_archs(values: tuple[str, ...]) -> list[int] | None:
 
 
 def default_out(method: str, split: str, dataset: str | None, mock: bool, suite: str = "deepnets1m",
-                target: str | None = None) -> str:
+                target: str | None = None, release: str | None = None) -> str:
     """``mine-test-cifar10.json``: one file per method x suite x split x dataset (x target),
     so that re-running a command resumes it and another method never collides with its
     journal."""
@@ -37,6 +37,8 @@ def default_out(method: str, split: str, dataset: str | None, mock: bool, suite:
     stem = Path(method).stem if method.endswith(".py") else method
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "method"
     parts = [stem] + ([suite] if suite != "deepnets1m" else []) + [split]
+    if release:
+        parts.append(release)
     parts.append("mock" if mock else (dataset or "source"))
     if target:
         parts.append(target)
@@ -81,6 +83,9 @@ def _hooks(suite: str, speedup: str | None, train_budget: str | None, finetune_e
 @click.option("--suite", default="deepnets1m", show_default=True, type=click.Choice(SUITES),
               help="Architecture suite, or a dataset-episode suite (fixed target network).")
 @click.option("--split", default="test", show_default=True, type=click.Choice(SPLITS))
+@click.option("--release", default=None,
+              help="A named split release, e.g. ppuda (the official files converted with "
+                   "`deepnets-bench convert-ppuda`); default: the built/downloaded splits.")
 @click.option("--dataset", default=None,
               help="Image dataset (default cifar10; for episode suites: the test dataset, "
                    "default the suite's own).")
@@ -124,7 +129,7 @@ def _hooks(suite: str, speedup: str | None, train_budget: str | None, finetune_e
 @click.option("--restart", is_flag=True, help="Discard an existing journal at --out and start over.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str,
-             dataset: str | None, target: str | None, suite_file: str | None,
+             release: str | None, dataset: str | None, target: str | None, suite_file: str | None,
              speedup: str | None, train_budget: str | None, finetune_epochs: float,
              finetune_noise: float, finetune_orth: bool, train_images: int | None,
              device: str, limit: int | None, arch: tuple[str, ...], seed: int, out: str | None,
@@ -145,16 +150,20 @@ def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str,
                          "pass --split test or --split val")
     if episodes and mock:
         raise BenchError("--mock runs on the deepnets1m suite", "drop --suite for the smoke test")
+    if release and (episodes or mock):
+        raise BenchError("--release names a DeepNets-1M split release",
+                         "drop --release for episode suites and --mock")
     if not episodes and (target or suite_file):
         raise BenchError("--target/--suite-file belong to episode suites",
                          "pass --suite episodes-intra or episodes-inter")
     hooks = _hooks(suite, speedup, train_budget, finetune_epochs, finetune_noise,
                    finetune_orth, root, train_images)
     cfg = EvalConfig(
-        suite=suite, split=split, dataset=dataset or ("cifar10" if not episodes else None),
+        suite=suite, split=split, release=release,
+        dataset=dataset or ("cifar10" if not episodes else None),
         device=device, limit=limit, archs=_parse_archs(arch), seed=seed,
         out=out or default_out(method, split, dataset or ("cifar10" if not episodes else None),
-                               mock, suite, target), root=root,
+                               mock, suite, target, release), root=root,
         batch_size=batch_size, time_limit=time_limit or None, eval_images=eval_images,
         mock=mock, restart=restart, flops=not no_flops, progress=not quiet)
     if episodes:

@@ -77,6 +77,7 @@ class EvalConfig:
 
     suite: str = "deepnets1m"
     split: str = "test"
+    release: str | None = None  # a named split release such as "ppuda" (None: the default)
     dataset: str = "cifar10"
     device: str = "cpu"
     limit: int | None = None
@@ -199,11 +200,13 @@ def select_indices(n: int, archs: Sequence[int] | None = None,
     return chosen
 
 
-def open_split(split: str, root: str | os.PathLike | None = None) -> ArchSuite:
-    """The published (or locally built) split ``split``, pinned by its file's sha256."""
+def open_split(split: str, root: str | os.PathLike | None = None,
+               release: str | None = None) -> ArchSuite:
+    """The published (or locally built) split ``split`` of ``release``, pinned by its file's
+    sha256."""
     from deepnetsbench.splits.dataset import DeepNets1M
 
-    ds = DeepNets1M(split=split, root=root)
+    ds = DeepNets1M(split=split, root=root, release=release)
     man = ds.manifest or {}
     info = SplitInfo(name=split, sha256=str(ds.sha256 or man.get("sha256") or ""),
                      generator_version=str(man.get("generator_version") or ""),
@@ -765,7 +768,7 @@ def evaluate(method_spec: str, cfg: EvalConfig, options: Mapping[str, Any] | Non
     if cfg.mock:
         suite, dataset, size = open_mock(cfg.split, cfg.dataset, cfg.root, cfg.seed)
     else:
-        suite = open_split(cfg.split, cfg.root)
+        suite = open_split(cfg.split, cfg.root, cfg.release)
         dataset, size = open_images(cfg.dataset, cfg.root)
     return run_evaluation(method, suite, dataset, cfg, size, hooks, console)
 
