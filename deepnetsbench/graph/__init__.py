@@ -2,6 +2,6 @@
 
 from deepnetsbench.graph.derive import count_params, graph_from_spec
 from deepnetsbench.graph.graph import Graph
-from deepnetsbench.graph.trace import graph_from_module
+from deepnetsbench.graph.trace import graph_from_module, trace_graph
 
-__all__ = ["Graph", "graph_from_module", "graph_from_spec", "count_params"]
+__all__ = ["Graph", "graph_from_module", "graph_from_spec", "count_params", "trace_graph"]

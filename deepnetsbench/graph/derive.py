@@ -1,267 +1,276 @@
 """Derive the graph and parameter count of a DeepNets-1M network from its spec alone.
 
-This mirrors :mod:`deepnetsbench.space.network` op by op, following the tracing rules of
-:mod:`deepnetsbench.graph.trace`, but never touches torch: it is what makes sampling (with
-parameter caps) and packing a million architectures fast. Tests check that it agrees
-exactly with tracing the instantiated model.
+Both read the shape plan of :mod:`deepnetsbench.space.layout`, as the torch builder does,
+and emit what tracing the built network gives (:mod:`deepnetsbench.graph.trace`: the
+official node semantics, forward-execution order) without touching torch: this is what makes
+sampling with parameter caps and packing a million architectures fast. Tests check that the
+two agree exactly on hundreds of architectures and against the official graphs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from deepnetsbench.graph.graph import Graph, make_graph
 from deepnetsbench.space.genotype import ArchSpec
-from deepnetsbench.space.network import patch_size, reduction_cells, stem_channels, stem_stride
-from deepnetsbench.space.primitives import NODE_INDEX
+from deepnetsbench.space.layout import (
+    FACTORIZED_REDUCE,
+    RELU_CONV_BN,
+    CellPlan,
+    NetPlan,
+    OpPlan,
+    plan_network,
+)
+from deepnetsbench.space.primitives import NODE_INDEX, parse_op
+
+_T = NODE_INDEX
+Nodes = frozenset
 
 
-@dataclass(frozen=True)
-class Sym:
-    """A symbolic tensor: the graph nodes that produced it, channels and resolution."""
+class _Emitter:
+    """Appends nodes in forward order; a tensor is the frozenset of nodes it comes from."""
 
-    nodes: frozenset
-    c: int
-    h: int
-    w: int
-
-
-def _conv_out(n: int, k: int, s: int, p: int, d: int = 1) -> int:
-    return (n + 2 * p - d * (k - 1) - 1) // s + 1
-
-
-class GraphBuilder:
-    """Emits nodes in forward order with the tracer's chaining rules."""
-
-    def __init__(self, with_graph: bool = True):
-        self.with_graph = with_graph
+    def __init__(self, norm: str | None):
+        self.norm = norm
         self.types: list[int] = []
         self.names: list[str | None] = []
         self.shapes: list[tuple[int, ...]] = []
-        self.edges: set[tuple[int, int]] = set()
-        self.num_params = 0
+        self.preds: list[Nodes] = []
 
-    def _node(self, kind: str, preds: frozenset, name=None, shape=()) -> int:
-        idx = len(self.types)
-        self.types.append(NODE_INDEX[kind])
-        if self.with_graph:
-            self.names.append(name)
-            self.shapes.append(shape)
-            for p in preds:
-                self.edges.add((p, idx))
-        return idx
+    def node(self, kind: str, preds: Nodes, name: str | None = None,
+             shape: tuple[int, ...] = ()) -> Nodes:
+        self.types.append(_T[kind])
+        self.names.append(name)
+        self.shapes.append(shape)
+        self.preds.append(preds)
+        return frozenset([len(self.types) - 1])
 
-    def input(self, c: int, h: int, w: int) -> Sym:
-        return Sym(frozenset([self._node("input", frozenset())]), c, h, w)
+    def param(self, kind: str, x: Nodes, name: str, *shape: int) -> Nodes:
+        return self.node(kind, x, name, shape)
 
-    def params(self, preds: frozenset, params: list[tuple[str, str, tuple[int, ...]]],
-               extra: int = 0) -> frozenset:
-        """One autograd function consuming ``params`` ((kind, name, shape) each); ``extra``
-        counts parameters merged into a node (norm biases)."""
-        for kind, name, shape in params:
-            n = 1
-            for d in shape:
-                n *= d
-            self.num_params += n
-            preds = frozenset([self._node(kind, preds, name, shape)])
-        self.num_params += extra
-        return preds
+    def bn(self, x: Nodes, name: str, c: int) -> Nodes:
+        return x if self.norm is None else self.node("bn", x, name, (c,))
 
-    def op(self, kind: str, preds: frozenset) -> frozenset:
-        return frozenset([self._node(kind, preds)])
+    def joined(self, kind: str, *parts: Nodes) -> Nodes:
+        """``sum``/``concat`` of several tensors: a node only over two or more distinct
+        nodes (the official filter drops an Add/Cat with a single in-edge)."""
+        preds = frozenset().union(*parts)
+        return self.node(kind, preds) if len(preds) >= 2 else preds
 
-    # -- layers ------------------------------------------------------------------------
-    def conv(self, x: Sym, name: str, cout: int, k, s=1, p=0, d=1, groups=1,
-             kind="conv") -> Sym:
-        kh, kw = (k, k) if isinstance(k, int) else k
-        sh, sw = (s, s) if isinstance(s, int) else s
-        ph, pw = (p, p) if isinstance(p, int) else p
-        nodes = self.params(x.nodes, [(kind, f"{name}.weight", (cout, x.c // groups, kh, kw))])
-        return Sym(nodes, cout, _conv_out(x.h, kh, sh, ph, d), _conv_out(x.w, kw, sw, pw, d))
+    def linear(self, x: Nodes, name: str, n_in: int, n_out: int) -> Nodes:
+        x = self.param("conv", x, f"{name}.weight", n_out, n_in)
+        return self.param("bias", x, f"{name}.bias", n_out)
 
-    def norm(self, x: Sym, name: str, norm: str | None) -> Sym:
-        if norm != "bn":
-            return x
-        nodes = self.params(x.nodes, [("bn", f"{name}.weight", (x.c,))], extra=x.c)
-        return Sym(nodes, x.c, x.h, x.w)
-
-    def pool(self, x: Sym, kind: str, k: int, s: int, p: int) -> Sym:
-        return Sym(self.op(kind, x.nodes), x.c, _conv_out(x.h, k, s, p), _conv_out(x.w, k, s, p))
-
-    def linear(self, x: Sym, name: str, cout: int, kind: str = "conv") -> Sym:
-        nodes = self.params(x.nodes, [(kind, f"{name}.weight", (cout, x.c)),
-                                      ("bias", f"{name}.bias", (cout,))])
-        return Sym(nodes, cout, x.h, x.w)
-
-    def graph(self) -> Graph:
-        return make_graph(self.types, self.names, self.shapes, self.edges, self.num_params)
+    def graph(self, num_params: int) -> Graph:
+        """Keep the nodes the output (the last node) depends on, renumbered in order."""
+        n = len(self.types)
+        alive = [False] * n
+        alive[n - 1] = True
+        for i in range(n - 1, -1, -1):
+            if alive[i]:
+                for p in self.preds[i]:
+                    alive[p] = True
+        new = [-1] * n
+        k = 0
+        for i in range(n):
+            if alive[i]:
+                new[i] = k
+                k += 1
+        keep = [i for i in range(n) if new[i] >= 0]
+        edges = [(new[p], new[i]) for i in keep for p in self.preds[i]]
+        return make_graph([self.types[i] for i in keep], [self.names[i] for i in keep],
+                          [self.shapes[i] for i in keep], edges, num_params)
 
 
-# -- ops (mirror deepnetsbench.space.ops) ---------------------------------------------------
+# -- cell operations (mirror deepnetsbench.space.ops) ---------------------------------------
 
-def _relu_conv_norm(g: GraphBuilder, x: Sym, name: str, cout: int, k: int, s: int, norm,
-                    factorized: bool = False) -> Sym:
-    if factorized:
-        x = g.conv(x, f"{name}.conv1", cout, (1, k), (1, s), (0, k // 2))
-        x = g.conv(x, f"{name}.conv2", cout, (k, 1), (s, 1), (k // 2, 0))
-    else:
-        x = g.conv(x, f"{name}.conv", cout, k, s, k // 2)
-    return g.norm(x, f"{name}.norm", norm)
+def _factorized_reduce(e: _Emitter, x: Nodes, name: str, c_in: int, c_out: int) -> Nodes:
+    half = c_out // 2
+    a = e.param("conv", x, f"{name}.conv_1.weight", half, c_in, 1, 1)
+    b = e.param("conv", x, f"{name}.conv_2.weight", half, c_in, 1, 1)
+    return e.bn(e.joined("concat", a, b), f"{name}.bn.weight", c_out)
 
 
-def _factorized_reduce(g: GraphBuilder, x: Sym, name: str, cout: int, norm) -> Sym:
-    a = g.conv(x, f"{name}.conv1", cout // 2, 1, 2)
-    b = g.conv(Sym(x.nodes, x.c, x.h, x.w), f"{name}.conv2", cout - cout // 2, 1, 2)
-    cat = Sym(g.op("concat", a.nodes | b.nodes), cout, a.h, a.w)
-    return g.norm(cat, f"{name}.norm", norm)
+def _relu_conv_bn(e: _Emitter, x: Nodes, name: str, c_in: int, c_out: int, k: int = 1,
+                  double: bool = False) -> Nodes:
+    if double:
+        x = e.param("conv", x, f"{name}.op.1.weight", c_in, c_in, 1, k)
+        x = e.param("conv", x, f"{name}.op.2.weight", c_out, c_in, k, 1)
+        return e.bn(x, f"{name}.op.3.weight", c_out)
+    x = e.param("conv", x, f"{name}.op.1.weight", c_out, c_in, k, k)
+    return e.bn(x, f"{name}.op.2.weight", c_out)
 
 
-def _op(g: GraphBuilder, op: str, x: Sym, name: str, s: int, norm) -> Sym:
-    c = x.c
-    if op == "max_pool_3x3":
-        return g.pool(x, "max_pool", 3, s, 1)
-    if op == "avg_pool_3x3":
-        return g.pool(x, "avg_pool", 3, s, 1)
-    if op == "skip_connect":
-        return x if s == 1 else _factorized_reduce(g, x, name, c, norm)
-    if op.startswith("sep_conv_"):
-        k = int(op[-1])
-        x = g.conv(x, f"{name}.dw1", c, k, s, k // 2, groups=c, kind="sep_conv")
-        x = g.conv(x, f"{name}.pw1", c, 1, kind="sep_conv")
-        x = g.norm(x, f"{name}.norm1", norm)
-        x = g.conv(x, f"{name}.dw2", c, k, 1, k // 2, groups=c, kind="sep_conv")
-        x = g.conv(x, f"{name}.pw2", c, 1, kind="sep_conv")
-        return g.norm(x, f"{name}.norm2", norm)
-    if op.startswith("dil_conv_"):
-        k = int(op[-1])
-        x = g.conv(x, f"{name}.dw", c, k, s, 2 * (k // 2), d=2, groups=c, kind="dil_conv")
-        x = g.conv(x, f"{name}.pw", c, 1, kind="dil_conv")
-        return g.norm(x, f"{name}.norm", norm)
-    if op == "conv_7x1_1x7":
-        return _relu_conv_norm(g, x, name, c, 7, s, norm, factorized=True)
-    if op.startswith("conv_"):
-        return _relu_conv_norm(g, x, name, c, int(op[-1]), s, norm)
-    if op == "msa":
-        if s > 1:
-            x = g.pool(x, "avg_pool", 3, s, 1)
-        ln = g.params(x.nodes, [("ln", f"{name}.ln.weight", (c,))], extra=c)
-        qkv = g.params(ln, [("msa", f"{name}.qkv.weight", (3 * c, c)),
-                            ("bias", f"{name}.qkv.bias", (3 * c,))])
-        proj = g.params(qkv, [("msa", f"{name}.proj.weight", (c, c)),
-                              ("bias", f"{name}.proj.bias", (c,))])
-        return Sym(g.op("sum", x.nodes | proj), c, x.h, x.w)
-    if op == "cse":
-        if s > 1:
-            x = g.pool(x, "avg_pool", 3, s, 1)
-        hidden = max(1, c // 4)
-        pooled = g.op("glob_avg", x.nodes)
-        f1 = g.params(pooled, [("cse", f"{name}.fc1.weight", (hidden, c, 1, 1))])
-        f2 = g.params(f1, [("cse", f"{name}.fc2.weight", (c, hidden, 1, 1))])
-        return Sym(x.nodes | f2, c, x.h, x.w)
-    raise ValueError(f"unknown primitive {op!r}")
+def _msa(e: _Emitter, x: Nodes, name: str, dim: int, dim_out: int) -> Nodes:
+    inner = 8 * (dim // 8)
+    h = e.param("ln", x, f"{name}.ln1.weight", dim)
+    h = e.param("conv", h, f"{name}.to_qkv.weight", 3 * inner, dim)
+    h = e.node("msa", h)
+    h = e.linear(h, f"{name}.to_out.0", inner, dim_out)
+    y = e.joined("sum", h, x)
+    h = e.param("ln", y, f"{name}.ln2.weight", dim)
+    h = e.linear(h, f"{name}.ff.net.0", dim, dim_out)
+    h = e.linear(h, f"{name}.ff.net.3", dim_out, dim)
+    return e.joined("sum", h, y)
 
 
-def _cell(g: GraphBuilder, name: str, cell, concat, s0: Sym, s1: Sym, c: int, reduction: bool,
-          reduction_prev: bool, preproc: bool, norm) -> Sym:
-    used = {idx for op, idx in cell if op != "none"}
-    if 0 not in used:
-        pass
-    elif reduction_prev:
-        s0 = _factorized_reduce(g, s0, f"{name}.preproc0", c, norm)
-    elif preproc or s0.c != c:
-        s0 = _relu_conv_norm(g, s0, f"{name}.preproc0", c, 1, 1, norm)
-    if 1 in used and (preproc or s1.c != c):
-        s1 = _relu_conv_norm(g, s1, f"{name}.preproc1", c, 1, 1, norm)
-    states = [s0, s1]
-    for step in range(len(cell) // 2):
-        hs = []
+def _cse(e: _Emitter, x: Nodes, name: str, c: int) -> Nodes:
+    r = c // 2
+    h = e.linear(x, f"{name}.fc1", c, r)
+    h = e.linear(h, f"{name}.fc2", r, c)
+    return e.node("cse", x | h)
+
+
+def _op(e: _Emitter, op: OpPlan, x: Nodes, name: str) -> Nodes:
+    family, k = parse_op(op.name)
+    c_in, c_out = op.c_in, op.c_out
+    if family == "skip_connect":
+        return x if op.stride == 1 else _factorized_reduce(e, x, name, c_in, c_out)
+    if family in ("max_pool", "avg_pool"):
+        return e.node(family, x, None, (1, 1, k, k))
+    if family == "conv":
+        return _relu_conv_bn(e, x, name, c_in, c_out, k)
+    if family == "conv2":
+        return _relu_conv_bn(e, x, name, c_in, c_out, k, double=True)
+    if family == "sep_conv":
+        x = e.param("sep_conv", x, f"{name}.op.1.weight", c_in, 1, k, k)
+        x = e.param("conv", x, f"{name}.op.2.weight", c_in, c_in, 1, 1)
+        x = e.bn(x, f"{name}.op.3.weight", c_in)
+        x = e.param("sep_conv", x, f"{name}.op.5.weight", c_in, 1, k, k)
+        x = e.param("conv", x, f"{name}.op.6.weight", c_out, c_in, 1, 1)
+        return e.bn(x, f"{name}.op.7.weight", c_out)
+    if family == "dil_conv":
+        x = e.param("dil_conv", x, f"{name}.op.1.weight", c_in, 1, k, k)
+        x = e.param("conv", x, f"{name}.op.2.weight", c_out, c_in, 1, 1)
+        return e.bn(x, f"{name}.op.3.weight", c_out)
+    if family == "msa":
+        return _msa(e, x, name, c_in, c_out)
+    if family == "cse":
+        return _cse(e, x, name, c_in)
+    raise ValueError(f"op {op.name!r} cannot run (a 'none' op is never live)")
+
+
+def _preprocess(e: _Emitter, kind: str, x: Nodes, name: str, c_in: int, c_out: int) -> Nodes:
+    if kind == FACTORIZED_REDUCE:
+        return _factorized_reduce(e, x, name, c_in, c_out)
+    if kind == RELU_CONV_BN:
+        return _relu_conv_bn(e, x, name, c_in, c_out)
+    return x  # Stride(2) / identity: parameter-free, transparent
+
+
+def _cell(e: _Emitter, cell: CellPlan, s0: Nodes | None, s1: Nodes | None) -> Nodes:
+    k = cell.index
+    states: list[Nodes | None] = [
+        _preprocess(e, cell.preprocess0, s0, f"cells.{k}.preprocess0", cell.c_pp, cell.c_out)
+        if cell.reads[0] else None,
+        _preprocess(e, cell.preprocess1, s1, f"cells.{k}.preprocess1", cell.c_p, cell.c_out)
+        if cell.reads[1] else None,
+    ]
+    for step in range(cell.steps):
+        out = None
         for j in (2 * step, 2 * step + 1):
-            op, idx = cell[j]
-            if op == "none":
-                continue
-            stride = 2 if reduction and idx < 2 else 1
-            hs.append(_op(g, op, states[idx], f"{name}.ops.{j}", stride, norm))
-        if len(hs) == 2:
-            states.append(Sym(g.op("sum", hs[0].nodes | hs[1].nodes), c, hs[0].h, hs[0].w))
-        else:
-            states.append(hs[0])
-    outs = [states[i] for i in concat]
-    if len(outs) == 1:
-        return outs[0]
-    nodes = frozenset().union(*(o.nodes for o in outs))
-    return Sym(g.op("concat", nodes), c * len(outs), outs[0].h, outs[0].w)
+            op = cell.ops[j]
+            if op.live:
+                h = _op(e, op, states[op.input], f"cells.{k}._ops.{j}")
+                out = h if out is None else e.joined("sum", out, h)
+        states.append(out)
+    outs = [states[i] for i in cell.concat]
+    dummy = next(o for o in outs if o is not None)  # empty states are zeros like this one
+    return e.joined("concat", *(dummy if o is None else o for o in outs))
 
 
-def _body(g: GraphBuilder, spec: ArchSpec, image_size: int, in_channels: int = 3) -> Sym:
-    a = spec.args
-    c_stem = stem_channels(spec)
-    s = stem_stride(image_size)
-    x = g.input(in_channels, image_size, image_size)
-    if a.is_vit:
-        p = patch_size(image_size)
-        x = g.conv(x, "stem", c_stem, p, p)
-        s0 = s1 = Sym(g.params(x.nodes, [("pos_enc", "pos_enc", (1, c_stem, x.h, x.w))]),
-                      c_stem, x.h, x.w)
-        reduction_prev = False
-    elif a.stem_type == 0:
-        x = g.conv(x, "stem", c_stem, a.ks, s, a.ks // 2)
-        s0 = s1 = g.norm(x, "stem_norm", a.norm)
-        reduction_prev = False
-    else:
-        x = g.conv(x, "stem0.conv1", c_stem // 2, 3, s, 1)
-        x = g.norm(x, "stem0.norm1", a.norm)
-        x = g.conv(x, "stem0.conv2", c_stem, 3, s, 1)
-        s0 = g.norm(x, "stem0.norm2", a.norm)
-        s1 = _relu_conv_norm(g, s0, "stem1", c_stem, 3, s, a.norm)
-        reduction_prev = s > 1
-    if a.stem_pool and not a.is_vit:
-        s0 = s1 = g.pool(s1, "max_pool", 3, 2, 1)
-        reduction_prev = False
-    c = a.C
-    reductions = reduction_cells(a.n_cells)
-    gen = spec.genotype
-    for i in range(a.n_cells):
-        reduction = i in reductions
-        if reduction:
-            c *= a.C_mult
-        cell, concat = (gen.reduce, gen.reduce_concat) if reduction else (gen.normal, gen.normal_concat)
-        out = _cell(g, f"cells.{i}", cell, concat, s0, s1, c, reduction, reduction_prev,
-                    a.preproc, a.norm)
-        s0, s1, reduction_prev = s1, out, reduction
-    return s1
-
-
-def final_resolution(spec: ArchSpec, image_size: int) -> int:
-    """Spatial size of the last cell's output (the flatten head needs it)."""
-    return _body(GraphBuilder(with_graph=False), spec, image_size).h
-
-
-def _derive(spec: ArchSpec, num_classes: int, image_size: int, with_graph: bool) -> GraphBuilder:
-    a = spec.args
-    g = GraphBuilder(with_graph)
-    x = _body(g, spec, image_size)
-    if a.glob_avg:
-        x = Sym(g.op("glob_avg", x.nodes), x.c, 1, 1)
-    else:
-        x = Sym(x.nodes, x.c * x.h * x.w, 1, 1)
-    k = 0
-    for _ in range(a.fc_layers - 1):
-        x = g.linear(x, f"classifier.{k}", a.fc_dim)
-        k += 2
-    g.linear(x, f"classifier.{k}", num_classes)
-    return g
+def _stems(e: _Emitter, plan: NetPlan, spec: ArchSpec, x: Nodes) -> tuple[Nodes, Nodes]:
+    st, c = plan.stem, spec.args.C
+    if st.kind == "vit":
+        h = e.param("conv", x, "stem0.weight", c, 3, st.kernel, st.kernel)
+        pos = e.node("pos_enc", frozenset(), "pos_enc.weight", (1, c, st.side0, st.side0))
+        s = e.node("sum", h | pos)
+        return s, s
+    if st.kind == "simple":
+        h = e.param("conv", x, "stem.0.weight", st.channels, 3, st.kernel, st.kernel)
+        h = e.bn(h, "stem.1.weight", st.channels)
+        if st.pool:
+            h = e.node("max_pool", h, None, (1, 1, 3, 3))
+        return h, h
+    half = c // 2
+    h = e.param("conv", x, "stem0.0.weight", half, 3, st.kernel, st.kernel)
+    h = e.bn(h, "stem0.1.weight", half)
+    h = e.param("conv", h, "stem0.3.weight", c, half, 3, 3)
+    s0 = e.bn(h, "stem0.4.weight", c)
+    h = e.param("conv", s0, "stem1.1.weight", c, c, 3, 3)
+    return s0, e.bn(h, "stem1.2.weight", c)
 
 
 def graph_from_spec(spec: ArchSpec, num_classes: int = 10, image_size: int = 32) -> Graph:
     """The graph of ``build_model(spec, num_classes, image_size)`` without building it."""
-    return _derive(spec, num_classes, image_size, True).graph()
+    plan = plan_network(spec, num_classes, image_size)
+    e = _Emitter(spec.args.norm)
+    s0, s1 = _stems(e, plan, spec, e.node("input", frozenset()))
+    for cell in plan.cells:
+        s0, s1 = s1, (_cell(e, cell, s0, s1) if cell.live else None)
+    x = e.node("glob_avg", s1) if plan.glob_avg else s1
+    for i, (n_in, n_out) in enumerate(plan.classifier):
+        x = e.linear(x, f"classifier.{3 * i}", n_in, n_out)
+    return e.graph(_count(plan, spec))
+
+
+# -- parameter counts (every module the builder creates, dead ones included) ----------------
+
+def _op_params(name: str, c_in: int, c_out: int, stride: int, bn: int) -> int:
+    family, k = parse_op(name)
+    if family == "skip_connect":
+        return 0 if stride == 1 else 2 * (c_out // 2) * c_in + bn * c_out
+    if family == "conv":
+        return c_out * c_in * k * k + bn * c_out
+    if family == "conv2":
+        return c_in * c_in * k + c_out * c_in * k + bn * c_out
+    if family == "sep_conv":
+        return 2 * c_in * k * k + c_in * c_in + bn * c_in + c_out * c_in + bn * c_out
+    if family == "dil_conv":
+        return c_in * k * k + c_out * c_in + bn * c_out
+    if family == "msa":
+        inner = 8 * (c_in // 8)
+        return (3 * inner * c_in + (inner + 1) * c_out + 4 * c_in
+                + (c_in + 1) * c_out + (c_out + 1) * c_in)
+    if family == "cse":
+        r = c_in // 2
+        return (c_in + 1) * r + (r + 1) * c_in
+    return 0  # none, pools
+
+
+def _preprocess_params(kind: str, c_in: int, c_out: int, bn: int) -> int:
+    if kind == FACTORIZED_REDUCE:
+        return 2 * (c_out // 2) * c_in + bn * c_out
+    if kind == RELU_CONV_BN:
+        return c_out * c_in + bn * c_out
+    return 0
+
+
+def _count(plan: NetPlan, spec: ArchSpec) -> int:
+    a = spec.args
+    bn = 0 if a.norm is None else 2
+    st, c = plan.stem, a.C
+    if st.kind == "vit":
+        n = c * 3 * st.kernel ** 2 + c * st.side0 ** 2
+    elif st.kind == "simple":
+        n = st.channels * 3 * st.kernel ** 2 + bn * st.channels
+    else:
+        half = c // 2
+        n = half * 3 * st.kernel ** 2 + bn * half + 9 * c * half + 9 * c * c + 2 * bn * c
+    for cell in plan.cells:
+        n += _preprocess_params(cell.preprocess0, cell.c_pp, cell.c_out, bn)
+        n += _preprocess_params(cell.preprocess1, cell.c_p, cell.c_out, bn)
+        for op in cell.ops:
+            n += _op_params(op.name, op.c_in, op.c_out, op.stride, bn)
+    return n + sum((n_in + 1) * n_out for n_in, n_out in plan.classifier)
 
 
 def count_params(spec: ArchSpec, num_classes: int = 10, image_size: int = 32) -> int:
-    """Parameter count of the network, without torch."""
-    return _derive(spec, num_classes, image_size, False).num_params
+    """Parameter count of ``build_model(spec, num_classes, image_size)``, dead preprocessing
+    and dead ops included (the official ``capacity``), without torch."""
+    return _count(plan_network(spec, num_classes, image_size), spec)
 
 
-def count_nodes_params(spec: ArchSpec, num_classes: int = 10, image_size: int = 32) -> tuple[int, int]:
-    g = _derive(spec, num_classes, image_size, False)
-    return len(g.types), g.num_params
+def count_nodes_params(spec: ArchSpec, num_classes: int = 10,
+                       image_size: int = 32) -> tuple[int, int]:
+    """(graph nodes, parameters)."""
+    g = graph_from_spec(spec, num_classes, image_size)
+    return g.num_nodes, g.num_params

@@ -1,22 +1,32 @@
 """Build the computational graph of any ``nn.Module`` by tracing autograd.
 
-One forward pass (batch of one, eval mode) records the autograd graph; walking it gives
-every parameter's consumer and every structural op (pooling, sum, concat, global average).
-Nodes are ordered by the autograd sequence number, i.e. forward-execution order.
+One forward pass (batch of one, eval mode) records the autograd graph; walking it from the
+output gives every parameter's consumer and every structural op. Nodes are ordered by the
+autograd sequence number, i.e. forward-execution order (a topological order; the official
+order depends on the networkx version and is not reproduced).
 
-Rules (shared with :mod:`deepnetsbench.graph.derive`):
+The node semantics are those of the official DeepNets-1M graphs (ppuda ``Graph``):
 
-* each autograd function that consumes parameters yields one node per parameter, chained
-  in registration order with biases last; a norm layer's bias is merged into its ``bn``/
-  ``ln`` node;
-* ``AddBackward`` with two or more non-parameter inputs is a ``sum`` node, ``CatBackward``
-  a ``concat`` node, pooling a ``max_pool``/``avg_pool`` node, a spatial mean a
-  ``glob_avg`` node; every other function is transparent: it passes on its inputs' nodes.
+* a function consuming parameters yields one node per parameter, chained (input -> weight
+  -> bias -> consumers, also for Linear layers); norm-layer biases get no node;
+* conv/linear weights are ``conv``, a grouped conv ``sep_conv`` (``dil_conv`` if dilated),
+  their biases ``bias``; BatchNorm ``bn``; LayerNorm ``ln``; a positional encoding
+  ``pos_enc``, a source node summed with the tensor it is added to;
+* ``sum`` for an addition of two or more distinct nodes, ``concat`` likewise, ``max_pool``/
+  ``avg_pool`` with shape ``(1, 1, k, k)``, ``glob_avg`` for adaptive average pooling or a
+  ``keepdim`` mean; every other function (activations, views, the squeeze of a cse, ...) is
+  transparent: it passes on its inputs' nodes;
+* ``msa`` and ``cse`` are found structurally in the DeepNets-1M modules
+  (:class:`~deepnetsbench.space.ops.MSA`, :class:`~deepnetsbench.space.ops.CSE`): one
+  parameter-free ``msa`` node between a block's ``to_qkv`` and ``to_out`` nodes, one ``cse``
+  node for the gating product (inputs: the gated tensor and ``fc2``'s bias). The official
+  code finds them by positional offsets that break under networkx >= 2.6 / einops >= 0.7;
+  this is what it does on the versions it was written for.
 
-Node types come from the owning module: an explicit ``graph_type`` attribute wins
-(DeepNets-1M ops set it), then torch classes (depthwise conv -> ``sep_conv``/``dil_conv``,
-linear -> ``conv``, attention -> ``msa``, squeeze-excitation -> ``cse``).
-Unlike the original builder, ``msa`` and ``cse`` nodes are never dropped.
+Parameters of modules the official graph does not recognise (attention in_proj tables,
+class tokens, layer scales, GroupNorm ...) get nodes too, so that every parameter can be
+predicted: 2-D+ tables are ``pos_enc``, attention in-projections ``msa``, other vectors
+``bn``.
 """
 
 from __future__ import annotations
@@ -25,109 +35,103 @@ import torch
 from torch import nn
 
 from deepnetsbench.graph.graph import Graph, make_graph
+from deepnetsbench.space.ops import CSE, MSA
 from deepnetsbench.space.primitives import NODE_INDEX
 
-_NORMS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
-          nn.modules.instancenorm._InstanceNorm)
+_BN = nn.modules.batchnorm._BatchNorm
+_NORMS = (_BN, nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm)
+_MAIN, _BIAS, _NORM_BIAS = 0, 1, 2
+_POS, _SUM, _CAT = NODE_INDEX["pos_enc"], NODE_INDEX["sum"], NODE_INDEX["concat"]
+_MSA, _CSE = NODE_INDEX["msa"], NODE_INDEX["cse"]
+_POOLS = {"MaxPool2DWithIndicesBackward": NODE_INDEX["max_pool"],
+          "AvgPool2DBackward": NODE_INDEX["avg_pool"]}
+_GLOB_AVG = NODE_INDEX["glob_avg"]
 
 
-def _param_owner_types(model: nn.Module) -> dict[int, tuple[str, str, str]]:
-    """id(param) -> (name, node type, role) where role is 'main', 'bias' or 'norm_bias'."""
-    info: dict[int, tuple[str, str, str]] = {}
+def _conv_kind(module: nn.Module) -> str:
+    if isinstance(module, nn.modules.conv._ConvNd) and module.groups > 1:
+        return "dil_conv" if min(module.dilation) > 1 else "sep_conv"
+    return "conv"
+
+
+def _param_info(model: nn.Module) -> tuple[dict[int, tuple[str, int, int]], set[int], set[int]]:
+    """(id(param) -> (name, node type, role), ids of the weights an ``msa`` node precedes,
+    ids of the cse gate parameters (the last parameter of each cse module))."""
+    info: dict[int, tuple[str, int, int]] = {}
+    msa_before: set[int] = set()
+    gates: set[int] = set()
     for mod_name, module in model.named_modules():
-        explicit = getattr(module, "graph_type", None)
-        cls = type(module).__name__.lower()
+        prefix = f"{mod_name}." if mod_name else ""
+        if isinstance(module, MSA):
+            out = module.to_out
+            out = out[0] if isinstance(out, nn.Sequential) else out
+            msa_before.add(id(out.weight))
+        elif isinstance(module, CSE):
+            last = None
+            for p in module.parameters():
+                last = p
+            if last is not None:
+                gates.add(id(last))
         for p_name, p in module.named_parameters(recurse=False):
-            full = f"{mod_name}.{p_name}" if mod_name else p_name
             if id(p) in info:
                 continue
-            if isinstance(module, _NORMS) or (cls.startswith("layernorm") and p.dim() == 1):
-                kind = "bn" if isinstance(module, nn.modules.batchnorm._BatchNorm) else "ln"
-                role = "norm_bias" if p_name == "bias" else "main"
-                info[id(p)] = (full, kind, role)
+            full = prefix + p_name
+            if isinstance(module, _NORMS):
+                kind = "bn" if isinstance(module, _BN) else "ln"
+                info[id(p)] = (full, NODE_INDEX[kind], _NORM_BIAS if p_name == "bias" else _MAIN)
                 continue
-            if p_name.endswith("bias") and p.dim() == 1:
-                info[id(p)] = (full, "bias", "bias")
-                continue
-            if explicit:
-                kind = explicit
-            elif isinstance(module, nn.MultiheadAttention) or "attention" in cls:
+            if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)):
+                kind = "bias" if p_name == "bias" else _conv_kind(module)
+            elif type(module).__name__ == "PosEnc":
+                kind = "pos_enc"
+            elif p_name.endswith("bias") and p.dim() == 1:
+                kind = "bias"
+            elif isinstance(module, nn.MultiheadAttention):
                 kind = "msa"
-            elif "squeeze" in cls or "excitation" in cls or cls in ("semodule", "se"):
-                kind = "cse"
-            elif isinstance(module, nn.modules.conv._ConvNd):
-                depthwise = module.groups > 1 and module.groups == module.in_channels
-                kind = ("dil_conv" if max(module.dilation) > 1 else "sep_conv") if depthwise else "conv"
-            elif isinstance(module, nn.Linear):
-                kind = "conv"
             elif p.dim() >= 2:
-                kind = "pos_enc"  # positional encodings, class tokens, relative-position tables
+                kind = "pos_enc"  # positional tables, class tokens
             else:
-                kind = "bn"  # per-channel scales such as layer-scale
-            info[id(p)] = (full, kind, "main")
-    # Linear layers nested in attention modules are attention parameters.
-    for mod_name, module in model.named_modules():
-        if isinstance(module, nn.MultiheadAttention) or "attention" in type(module).__name__.lower():
-            for sub_name, sub in module.named_modules():
-                if isinstance(sub, nn.Linear) and getattr(sub, "graph_type", None) is None:
-                    full = ".".join(x for x in (mod_name, sub_name, "weight") if x)
-                    info[id(sub.weight)] = (full, "msa", "main")
-        cls = type(module).__name__.lower()
-        if "squeeze" in cls or "excitation" in cls:
-            for sub_name, sub in module.named_modules():
-                if isinstance(sub, (nn.Conv2d, nn.Linear)):
-                    full = ".".join(x for x in (mod_name, sub_name, "weight") if x)
-                    info[id(sub.weight)] = (full, "cse", "main")
-    return info
+                kind = "bn"  # per-channel scales such as layer scale
+            info[id(p)] = (full, NODE_INDEX[kind], _BIAS if kind == "bias" else _MAIN)
+    return info, msa_before, gates
 
 
-def _structural_type(fn, n_inputs: int) -> str | None:
-    name = type(fn).__name__
-    if name.startswith("AddBackward") and n_inputs >= 2:
-        return "sum"
-    if name.startswith("CatBackward") and n_inputs >= 2:
-        return "concat"
-    if name.startswith("MaxPool") or name.startswith("AdaptiveMaxPool"):
-        return "max_pool"
-    if name.startswith("AvgPool") or name.startswith("AdaptiveAvgPool"):
-        return "avg_pool"
-    if name.startswith("MeanBackward"):
-        dims = getattr(fn, "_saved_dim", None)
-        sizes = getattr(fn, "_saved_self_sym_sizes", None)
-        if sizes is not None and len(sizes) == 4 and dims is not None:
-            dims = {d % 4 for d in dims}
-            if dims == {2, 3}:
-                return "glob_avg"
-        if sizes is not None and len(sizes) == 3 and dims is not None and {d % 3 for d in dims} == {1}:
-            return "glob_avg"  # token average (transformers)
-    return None
-
-
-def graph_from_module(model: nn.Module, image_size: int = 32, in_channels: int = 3,
-                      example: torch.Tensor | None = None) -> Graph:
-    """Trace ``model`` on one image of ``image_size`` (or on ``example``)."""
-    params = dict(model.named_parameters())
-    info = _param_owner_types(model)
-    device = next((p.device for p in params.values()), torch.device("cpu"))
-    dtype = next((p.dtype for p in params.values() if p.is_floating_point()), torch.float32)
+def trace_graph(model: nn.Module, image_size: int = 32, in_channels: int = 3,
+                example: torch.Tensor | None = None) -> Graph:
+    """Trace ``model`` on one image of ``image_size`` (or on ``example``); works on the
+    meta device (pass a meta ``example``), which needs no memory for activations."""
+    params = list(model.parameters())
+    info, msa_before, gates = _param_info(model)
+    device = params[0].device if params else torch.device("cpu")
+    dtype = next((p.dtype for p in params if p.is_floating_point()), torch.float32)
     x = example if example is not None else torch.randn(1, in_channels, image_size, image_size)
     x = x.to(device=device, dtype=dtype).requires_grad_(True)
-    was_training = model.training
-    model.eval()
+    # Eval mode (no dropout, no running-statistics updates), set on the flag directly:
+    # Module.train() walks every module through the slow Module.__setattr__ (~5 ms on a
+    # ResNet-50, twice per trace).
+    training = [m for m in model.modules() if m.training]
+    for m in training:
+        m.__dict__["training"] = False
     try:
         with torch.enable_grad():
             out = model(x)
     finally:
-        model.train(was_training)
+        for m in training:
+            m.__dict__["training"] = True
     if isinstance(out, (tuple, list)):
         out = out[0]
     if hasattr(out, "logits"):
         out = out.logits
-    return _walk(out.grad_fn, x, info, sum(p.numel() for p in params.values()))
+    return _walk(out.grad_fn, x, info, msa_before, gates, sum(p.numel() for p in params))
 
 
-def _walk(root, x: torch.Tensor, info: dict, num_params: int) -> Graph:
-    # Collect autograd functions reachable from the output (iteratively: graphs are deep).
+#: The name the rest of the code base has used for :func:`trace_graph`.
+graph_from_module = trace_graph
+
+
+def _walk(root, x: torch.Tensor, info: dict, msa_before: set[int], gates: set[int],
+          num_params: int) -> Graph:
+    # Collect the autograd functions reachable from the output (iteratively: graphs are deep).
     fns: dict[int, object] = {}
     stack = [root]
     while stack:
@@ -140,82 +144,121 @@ def _walk(root, x: torch.Tensor, info: dict, num_params: int) -> Graph:
                 stack.append(nxt)
 
     def leaf_var(fn):
-        return getattr(fn, "variable", None) if type(fn).__name__ == "AccumulateGrad" else None
+        return getattr(fn, "variable", None)
 
-    # Parameters reached from a function through transparent single-input chains
-    # (e.g. TBackward/ViewBackward/ExpandBackward of a weight).
-    def param_of(fn, depth=0):
+    # A parameter reached from a function directly or through short single-input chains
+    # (TBackward/ViewBackward/ExpandBackward of a weight) belongs to that function.
+    param_cache: dict[int, object] = {}
+
+    def param_of(fn, depth: int = 0):
+        key = id(fn)
+        if key in param_cache:
+            return param_cache[key]
         var = leaf_var(fn)
         if var is not None:
-            return var if id(var) in info else None
-        if depth < 4 and len(fn.next_functions) == 1 and fn.next_functions[0][0] is not None:
-            return param_of(fn.next_functions[0][0], depth + 1)
-        return None
+            found = var if id(var) in info else None
+        elif depth < 4 and len(fn.next_functions) == 1 and fn.next_functions[0][0] is not None:
+            found = param_of(fn.next_functions[0][0], depth + 1)
+        else:
+            found = None
+        param_cache[key] = found
+        return found
 
     order = sorted((fn for fn in fns.values() if leaf_var(fn) is None),
                    key=lambda f: f._sequence_nr())
+    param_fns = {id(nxt) for fn in order for nxt, _ in fn.next_functions
+                 if nxt is not None and leaf_var(nxt) is None and param_of(nxt) is not None}
+
     types: list[int] = [NODE_INDEX["input"]]
     names: list[str | None] = [None]
     shapes: list[tuple[int, ...]] = [()]
     edges: set[tuple[int, int]] = set()
     outputs: dict[int, frozenset[int]] = {}
     seen_params: dict[int, int] = {}
-    param_fns: set[int] = set()
+    gate_nodes: set[int] = set()
+    input_set = frozenset([0])
 
-    def inputs_of(fn) -> tuple[list[frozenset[int]], list]:
-        node_sets, plist = [], []
-        for nxt, _ in fn.next_functions:
-            if nxt is None:
-                continue
-            p = param_of(nxt)
-            if p is not None:
-                plist.append(p)
-                param_fns.add(id(nxt))
-                continue
-            var = leaf_var(nxt)
-            if var is not None:
-                if var is x:
-                    node_sets.append(frozenset([0]))
-                continue  # a leaf that is neither input nor a known parameter
-            node_sets.append(outputs.get(id(nxt), frozenset()))
-        return node_sets, plist
-
-    def add_node(kind: str, preds, name=None, shape=()) -> int:
+    def add_node(kind: int, preds, name=None, shape=()) -> int:
         idx = len(types)
-        types.append(NODE_INDEX[kind])
+        types.append(kind)
         names.append(name)
         shapes.append(tuple(shape))
         for p in preds:
             edges.add((p, idx))
         return idx
 
-    for fn in order:  # views/transposes of parameters belong to their consumer
-        for nxt, _ in fn.next_functions:
-            if nxt is not None and leaf_var(nxt) is None and param_of(nxt) is not None:
-                param_fns.add(id(nxt))
-
     for fn in order:
         if id(fn) in param_fns:
             continue  # a view/transpose of a parameter, handled by its consumer
-        node_sets, plist = inputs_of(fn)
+        node_sets: list[frozenset[int]] = []
+        plist = []
+        for nxt, _ in fn.next_functions:
+            if nxt is None:
+                continue
+            p = param_of(nxt)
+            if p is not None:
+                plist.append(p)
+                continue
+            var = leaf_var(nxt)
+            if var is not None:
+                if var is x:
+                    node_sets.append(input_set)
+                continue  # a leaf that is neither the input nor a parameter
+            node_sets.append(outputs.get(id(nxt), frozenset()))
         preds = frozenset().union(*node_sets) if node_sets else frozenset()
-        chain_preds = preds
-        made = False
-        mains = [p for p in plist if info[id(p)][2] == "main"]
-        biases = [p for p in plist if info[id(p)][2] == "bias"]
+        name = type(fn).__name__
+        if not plist:
+            outputs[id(fn)] = _structural(fn, name, preds, add_node, gate_nodes)
+            continue
+        chain = preds
+        sources = []
+        mains = [p for p in plist if info[id(p)][2] == _MAIN]
+        biases = [p for p in plist if info[id(p)][2] == _BIAS]
         for p in mains + biases:
             if id(p) in seen_params:  # a shared parameter: link to its first node
-                chain_preds = frozenset([seen_params[id(p)]]) | chain_preds
+                chain = frozenset([seen_params[id(p)]]) | chain
                 continue
-            name, kind, _ = info[id(p)]
-            idx = add_node(kind, chain_preds, name, p.shape)
+            p_name, kind, _ = info[id(p)]
+            if kind == _POS:  # a source node, summed with the tensor it is added to
+                idx = add_node(kind, (), p_name, p.shape)
+                seen_params[id(p)] = idx
+                sources.append(idx)
+                continue
+            if id(p) in msa_before:
+                chain = frozenset([add_node(_MSA, chain)])
+            idx = add_node(kind, chain, p_name, p.shape)
             seen_params[id(p)] = idx
-            chain_preds = frozenset([idx])
-            made = True
-        op = _structural_type(fn, len(node_sets))
-        if op is not None:
-            idx = add_node(op, chain_preds)
-            chain_preds = frozenset([idx])
-            made = True
-        outputs[id(fn)] = chain_preds if made else preds
+            if id(p) in gates:
+                gate_nodes.add(idx)
+            chain = frozenset([idx])
+        if sources:
+            chain = chain | frozenset(sources)
+            if name.startswith(("AddBackward", "CatBackward")) and len(chain) >= 2:
+                chain = frozenset([add_node(_SUM if name[0] == "A" else _CAT, chain)])
+        outputs[id(fn)] = chain
     return make_graph(types, names, shapes, edges, num_params)
+
+
+def _structural(fn, name: str, preds: frozenset[int], add_node, gate_nodes: set[int]):
+    """The output nodes of a parameter-free function: a new node for the structural ops,
+    the inputs' nodes for everything else."""
+    if name.startswith("AddBackward"):
+        return frozenset([add_node(_SUM, preds)]) if len(preds) >= 2 else preds
+    if name.startswith("CatBackward"):
+        return frozenset([add_node(_CAT, preds)]) if len(preds) >= 2 else preds
+    if name.startswith("MulBackward") and gate_nodes and not gate_nodes.isdisjoint(preds):
+        gate_nodes.difference_update(preds)
+        return frozenset([add_node(_CSE, preds)])
+    if name.startswith("MeanBackward"):
+        if getattr(fn, "_saved_keepdim", False):
+            return frozenset([add_node(_GLOB_AVG, preds)])
+        return preds
+    if name.startswith("AdaptiveAvgPool2DBackward"):
+        return frozenset([add_node(_GLOB_AVG, preds)])
+    kind = _POOLS.get(name.rstrip("0123456789"))
+    if kind is not None:
+        k = getattr(fn, "_saved_kernel_size", None) or (3, 3)
+        k = tuple(int(v) for v in k)
+        shape = (1, 1, *(k if len(k) == 2 else k * 2))
+        return frozenset([add_node(kind, preds, None, shape)])
+    return preds
