@@ -111,9 +111,11 @@ def _build_sweep(n: int, src: np.ndarray, dst: np.ndarray, vsrc: np.ndarray,
 class GraphBatch:
     """Graphs concatenated into one disjoint DAG, with both sweeps prepared.
 
-    ``virtual``: add GHN-2's virtual edges (``s_max`` hops at most); without them (GHN-1)
-    messages follow the real edges only. ``edges=False`` (the MLP hypernetwork, which
-    ignores edges) skips the sweeps.
+    ``virtual``: add GHN-2's virtual-edge messages (kind 1, weight ``1 / hops``): over every
+    pair at most ``s_max`` hops apart, the direct edges included (``hops = 1``), as in the
+    released model; without them (GHN-1) messages follow the real edges only.
+    ``num_virtual`` counts the pairs more than one hop apart. ``edges=False`` (the MLP
+    hypernetwork, which ignores edges) skips the sweeps.
     """
 
     def __init__(self, graphs: list[Graph], s_max: int = 50, virtual: bool = True,
@@ -138,15 +140,19 @@ class GraphBatch:
             if len(g.edges):
                 src.append(g.edges[:, 0].astype(np.int64) + off)
                 dst.append(g.edges[:, 1].astype(np.int64) + off)
-            if virtual and s_max > 1:
-                ve = virtual_edges(g, s_max)
-                if len(ve):
-                    vsrc.append(ve[:, 0].astype(np.int64) + off)
-                    vdst.append(ve[:, 1].astype(np.int64) + off)
-                    vhops.append(ve[:, 2].astype(np.int64))
+            if virtual:
+                # the virtual-edge sum of GHN-2 runs over the direct edges too (hops = 1)
+                ve = virtual_edges(g, s_max) if s_max > 1 else np.zeros((0, 3), np.int64)
+                self.num_virtual += len(ve)
+                hop1 = np.concatenate([g.edges, np.ones((len(g.edges), 1), g.edges.dtype)], 1)
+                for part in (hop1, ve):
+                    if len(part):
+                        vsrc.append(part[:, 0].astype(np.int64) + off)
+                        vdst.append(part[:, 1].astype(np.int64) + off)
+                        vhops.append(part[:, 2].astype(np.int64))
         cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64)  # noqa: E731
         src, dst, vsrc, vdst, vhops = map(cat, (src, dst, vsrc, vdst, vhops))
-        self.num_edges, self.num_virtual = len(src), len(vsrc)
+        self.num_edges = len(src)
         self.forward_sweep = _build_sweep(n, src, dst, vsrc, vdst, vhops, False, device)
         # backward sweep: messages from successors, in reverse dependency order
         self.backward_sweep = _build_sweep(n, dst, src, vdst, vsrc, vhops, True, device)

@@ -14,9 +14,8 @@ ReLU`` with a hidden layer of ``hid / 2`` (``hid`` for GHN-1, which has no virtu
 All nodes of one level (over all graphs of a batch) are updated in one GRU call; see
 :mod:`baselines.ghn2.batch` for why this equals the node-by-node order. Messages are computed
 once per node, right after its update, into a buffer ``[2 * position + kind, hid]`` (kind 0:
-what a direct edge carries, ``MLP + MLP_ve``; kind 1: what a virtual edge carries,
-``MLP_ve``) that later levels gather from with one indexed read and a batched weighted sum
-(padding has weight 0).
+``MLP(h)``, kind 1: ``MLP_ve(h)``) that later levels gather from with one indexed read and a
+batched weighted sum (a direct edge reads both kinds; padding has weight 0).
 """
 
 from __future__ import annotations
@@ -71,47 +70,51 @@ class GatedGNN(nn.Module):
         self.gru = nn.GRUCell(hid, hid)
 
     def _message_fn(self):
-        """``h [n, hid] -> [n, 2 * hid]``: per node what a direct edge carries (first
-        ``hid``) and what a virtual edge carries (last ``hid``; zeros without virtual
-        edges). Both MLPs run as two matrix products (the second block-diagonal): few ops
-        per level matter."""
+        """``h [n, hid] -> [n, 2 * hid]``: per node ``[MLP(h) | MLP_ve(h)]`` (``[n, hid]``,
+        ``MLP(h)`` only, without virtual edges). Both MLPs run as two matrix products (the
+        second block-diagonal): few ops per level matter."""
         l1, l2 = self.mlp.fc[0], self.mlp.fc[2]
-        hid = self.hid
         if self.mlp_ve is None:
-            def messages(h: torch.Tensor) -> torch.Tensor:
-                m = F.relu(F.linear(F.relu(F.linear(h, l1.weight, l1.bias)), l2.weight, l2.bias))
-                return torch.cat([m, torch.zeros_like(m)], dim=1)
-            return messages
-        v1, v2 = self.mlp_ve.fc[0], self.mlp_ve.fc[2]
-        w1 = torch.cat([l1.weight, v1.weight])  # [k + k_ve, hid]
-        b1 = torch.cat([l1.bias, v1.bias])
-        w2 = torch.block_diag(l2.weight, v2.weight)  # [2 hid, k + k_ve]
-        b2 = torch.cat([l2.bias, v2.bias])
+            w1, b1, w2, b2 = l1.weight, l1.bias, l2.weight, l2.bias
+        else:
+            v1, v2 = self.mlp_ve.fc[0], self.mlp_ve.fc[2]
+            w1 = torch.cat([l1.weight, v1.weight])  # [k + k_ve, hid]
+            b1 = torch.cat([l1.bias, v1.bias])
+            w2 = torch.block_diag(l2.weight, v2.weight)  # [2 hid, k + k_ve]
+            b2 = torch.cat([l2.bias, v2.bias])
 
         def messages(h: torch.Tensor) -> torch.Tensor:
-            m = F.relu(F.linear(F.relu(F.linear(h, w1, b1)), w2, b2))
-            direct, virtual = m[:, :hid], m[:, hid:]
-            return torch.cat([direct + virtual, virtual], dim=1)
+            return F.relu(F.linear(F.relu(F.linear(h, w1, b1)), w2, b2))
         return messages
 
     def _sweep(self, x: torch.Tensor, sweep: Sweep, messages) -> torch.Tensor:
+        """One sweep. Every node is updated once per sweep from its state before it, so the
+        hidden-side GRU gates of all nodes are one matrix product up front; per level remain
+        the gather, the input-side gates and the element-wise GRU update."""
         xs = x.index_select(0, sweep.order)
         n, hid = xs.shape
+        gru = self.gru
+        gh = F.linear(xs, gru.weight_hh, gru.bias_hh)  # [n, 3 hid]: r, z, n
         buf = xs.new_zeros(n, 2 * hid)  # row p: [direct | virtual] message of position p
         flat = buf.view(2 * n, hid)  # row 2p + kind, as the sweep's indices address it
+        width = 2 * hid if self.mlp_ve is not None else hid
         outs = []
         last = sweep.num_levels - 1
         for level, (s, e) in enumerate(sweep.bounds):
             idx = sweep.index[level]
             if idx is None:
-                msg = xs.new_zeros(e - s, hid)
+                gi = gru.bias_ih.expand(e - s, -1)
             else:
                 gathered = flat.index_select(0, idx.view(-1)).view(e - s, -1, hid)
                 msg = torch.bmm(sweep.weight[level].to(gathered.dtype), gathered).squeeze(1)
-            h = self.gru(msg, xs[s:e])
+                gi = F.linear(msg, gru.weight_ih, gru.bias_ih)
+            g_h = gh[s:e]
+            rz = torch.sigmoid(gi[:, :2 * hid] + g_h[:, :2 * hid])
+            cand = torch.tanh(torch.addcmul(gi[:, 2 * hid:], rz[:, :hid], g_h[:, 2 * hid:]))
+            h = torch.lerp(cand, xs[s:e], rz[:, hid:])  # (1 - z) * cand + z * h
             outs.append(h)
             if level < last:
-                buf[s:e] = messages(h)
+                buf[s:e, :width] = messages(h)
         return torch.cat(outs).index_select(0, sweep.position)
 
     def forward(self, x: torch.Tensor, batch: GraphBatch) -> torch.Tensor:

@@ -92,7 +92,7 @@ class GHN2Config:
     @property
     def uses_virtual_edges(self) -> bool:
         """Whether node updates read virtual edges (the MLP ignores edges altogether)."""
-        return self.hypernet == "gatedgnn" and self.ve and self.s_max > 1
+        return self.hypernet == "gatedgnn" and self.ve
 
     @property
     def name(self) -> str:
