@@ -19,10 +19,8 @@ from deepnetsbench.space.layout import (
     STRIDE,
     CellPlan,
     NetPlan,
-    large_input,
     plan_network,
     reduction_cells,
-    vit_patch,
 )
 from deepnetsbench.space.ops import (
     FactorizedReduce,
@@ -35,22 +33,6 @@ from deepnetsbench.space.ops import (
 )
 
 __all__ = ["Cell", "Network", "build_model", "reduction_cells"]
-
-
-# Shape helpers with the official semantics, for callers that predate layout.plan_network.
-def stem_channels(spec: ArchSpec, image_size: int = 32) -> int:
-    """Width of the stem output (3C only for a simple stem at CIFAR size with preproc)."""
-    return plan_network(spec, 10, image_size).stem.channels
-
-
-def stem_stride(image_size: int) -> int:
-    """Stride of the simple stem's conv: 4 for ImageNet-sized inputs, else 1."""
-    return 4 if large_input(image_size) else 1
-
-
-def patch_size(image_size: int) -> int:
-    """Kernel = stride of the ViT stem conv: 3 at CIFAR size (11x11 tokens), 16 at ImageNet."""
-    return vit_patch(image_size)[0]
 
 
 def _preprocess(kind: str, c_in: int, c_out: int, norm: str | None) -> nn.Module:
