@@ -230,8 +230,8 @@ def sample_arch(cfg: SplitConfig, index: int, max_tries: int = 10000,
         from deepnetsbench.space.identity import (
             IDENTITY_C,
             IDENTITY_FC_DIM,
-            graph_identity,
             identity_graph,
+            identity_in,
         )
     rng = _rng(cfg, index)
     for _ in range(max_tries):
@@ -247,7 +247,7 @@ def sample_arch(cfg: SplitConfig, index: int, max_tries: int = 10000,
         graph = identity_graph(spec)  # its num_params is count_params' when C = 32
         same = (cfg.C, cfg.fc_dim) == (IDENTITY_C, IDENTITY_FC_DIM)
         if network_ok(spec, cfg.max_params, graph.num_params if same else None) \
-                and graph_identity(graph) not in exclude:
+                and not identity_in(graph, exclude):
             return spec
     raise RuntimeError(f"no valid architecture after {max_tries} proposals ({cfg.name}/{index})")
 

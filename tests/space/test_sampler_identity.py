@@ -122,6 +122,20 @@ def test_identity_ignores_node_order_and_sees_every_node_and_edge():
         assert graph_identity(_rebuilt(graph, edges=sorted(edges | {new}))) != ident
 
 
+def test_nodes_that_do_not_reach_the_output_are_left_out():
+    graph = graph_from_spec(sample_arch(SPLIT_CONFIGS["train"], 4))
+    n = graph.num_nodes
+    shift = [0] + [v + 1 for v in range(1, n)]  # a new node 1 hangs off the input, unread
+    dead = make_graph([int(graph.node_types[0]), 4] + graph.node_types[1:].tolist(),
+                      [graph.param_names[0], "dead.weight"] + graph.param_names[1:],
+                      [graph.param_shape(0), (7, 3, 3, 3)]
+                      + [graph.param_shape(v) for v in range(1, n)],
+                      [(shift[s], shift[d]) for s, d in graph.edges.tolist()] + [(0, 1)],
+                      graph.num_params)
+    assert graph_identity(dead) == graph_identity(graph)
+    assert graph_identity(dead).startswith(f"{n}-{graph.num_edges}-")
+
+
 def test_same_identity_means_isomorphic_graphs():
     nx = pytest.importorskip("networkx")
     from networkx.algorithms.isomorphism import DiGraphMatcher
@@ -191,7 +205,28 @@ def test_train_items_are_not_eval_architectures():
     keys = eval_keys({"val": 40, "test": 40, "deep": 10, "dense": 10, "bnfree": 10})
     assert len(keys) > 100
     for i in range(150):
-        assert arch_identity(split_item("train", i, exclude=keys)) not in keys
+        got = split_item("train", i, exclude=keys)
+        assert arch_identity(got) not in keys
+        # the exclusion path draws exactly what the plain one does unless it rejects
+        assert got == sample_arch(SPLIT_CONFIGS["train"], i)
+
+
+def test_the_exclusion_path_caps_with_all_parameters():
+    # it takes the 32 px count from the identity graph: that must be count_params
+    for i in range(20):
+        spec = sample_arch(SPLIT_CONFIGS["train"], i)
+        assert graph_from_spec(spec, 10, 32).num_params == count_params(spec, 10, 32)
+
+
+def test_identity_in_equals_membership():
+    from deepnetsbench.space.identity import identity_in
+
+    keys = eval_keys({"val": 20, "test": 20, "deep": 5, "dense": 5, "bnfree": 5})
+    graphs = [graph_from_spec(sample_arch(SPLIT_CONFIGS[s], i))
+              for s in ("val", "train") for i in range(20)]
+    member = [graph_identity(g) in keys for g in graphs]
+    assert member[:20] == [True] * 20 and [identity_in(g, keys) for g in graphs] == member
+    assert identity_in(graphs[0], {graph_identity(graphs[0]), "not-a-key"})
 
 
 @pytest.mark.slow
