@@ -309,6 +309,43 @@ def test_drawn_nets_follow_the_official_conditions(split):
         assert count_params(spec, 10, 224) <= cfg.max_params
 
 
+def _binomial_ok(hits: int, n: int, p: float) -> bool:
+    return n > 50 and abs(hits - n * p) <= 4 * np.sqrt(n * p * (1 - p))
+
+
+def test_draw_probabilities_are_the_official_ones():
+    from deepnetsbench.space.sampler import _propose, _rng
+
+    for split in ("train", "deep"):
+        cfg = SPLIT_CONFIGS[split]
+        props = [_propose(_rng(cfg, i), cfg) for i in range(4000)]
+        specs = [s for s in props if s is not None]
+        args = [s.args for s in specs]
+
+        def rate(pred, among):
+            among = list(among)
+            return sum(bool(pred(a)) for a in among), len(among)
+
+        assert _binomial_ok(*rate(lambda a: a.stem_type == 1, args), 0.5)
+        assert _binomial_ok(*rate(lambda a: a.stem_pool, [a for a in args if a.stem_type == 0]),
+                            0.5)
+        assert _binomial_ok(*rate(lambda a: a.C_mult == 2, args), 0.5)
+        assert _binomial_ok(*rate(lambda a: a.fc_layers == 2, args), 0.5)
+        assert _binomial_ok(*rate(lambda a: a.ks == 5, args), 1 / 3)
+        shallow = [s for s in specs if s.args.n_cells <= cfg.n_cells[0] + 1
+                   and s.steps <= cfg.medium_steps]
+        assert _binomial_ok(*rate(lambda a: a.norm is None, [s.args for s in shallow]), 0.5)
+        if split == "train":  # the deep split's nets are mostly deep: glob_avg forced
+            flat = [a for a in args if not a.is_vit and a.n_cells <= 7]  # never deep
+            assert _binomial_ok(*rate(lambda a: not a.glob_avg, flat), 0.1)
+            vit1 = [s.args for s in specs if s.args.is_vit and s.steps == 1 and s.args.C_mult == 1]
+            assert _binomial_ok(*rate(lambda a: not a.preproc, vit1), 0.8)
+        # only_pool: the reduction cell holds only parameter-free ops in about half the nets
+        pool_only = rate(lambda s: {op for op, _ in s.genotype.reduce}
+                         <= {"none", "max_pool_3x3", "avg_pool_3x3", "skip_connect"}, specs)
+        assert 0.45 < pool_only[0] / pool_only[1] < 0.62
+
+
 def test_train_statistics_match_published():
     # Published: the first 1,000 TRAIN graphs have 192.3 +- 94.9 nodes (the released generator
     # gives 182.0); in-distribution nets at C = 32 have a median of 0.47 M parameters.
