@@ -9,7 +9,7 @@ two agree exactly on hundreds of architectures and against the official graphs.
 
 from __future__ import annotations
 
-from deepnetsbench.graph.graph import Graph, make_graph
+from deepnetsbench.graph.graph import Graph, Joins, Value, make_graph, merged, node_value
 from deepnetsbench.space.genotype import ArchSpec
 from deepnetsbench.space.layout import (
     FACTORIZED_REDUCE,
@@ -22,40 +22,39 @@ from deepnetsbench.space.layout import (
 from deepnetsbench.space.primitives import NODE_INDEX, parse_op
 
 _T = NODE_INDEX
-Nodes = frozenset
 
 
 class _Emitter:
-    """Appends nodes in forward order; a tensor is the frozenset of nodes it comes from."""
+    """Appends nodes in forward order; a tensor is a :class:`Value` (the nodes it comes
+    from, and what an Add/Cat consuming it counts)."""
 
     def __init__(self, norm: str | None):
         self.norm = norm
         self.types: list[int] = []
         self.names: list[str | None] = []
         self.shapes: list[tuple[int, ...]] = []
-        self.preds: list[Nodes] = []
+        self.preds: list[frozenset] = []
+        self.joins = Joins(self._new)
 
-    def node(self, kind: str, preds: Nodes, name: str | None = None,
-             shape: tuple[int, ...] = ()) -> Nodes:
+    def _new(self, kind: str, preds: frozenset, name: str | None = None,
+             shape: tuple[int, ...] = ()) -> int:
         self.types.append(_T[kind])
         self.names.append(name)
         self.shapes.append(shape)
         self.preds.append(preds)
-        return frozenset([len(self.types) - 1])
+        return len(self.types) - 1
 
-    def param(self, kind: str, x: Nodes, name: str, *shape: int) -> Nodes:
+    def node(self, kind: str, x: Value | None, name: str | None = None,
+             shape: tuple[int, ...] = ()) -> Value:
+        return node_value(self._new(kind, x.nodes if x is not None else frozenset(), name, shape))
+
+    def param(self, kind: str, x: Value, name: str, *shape: int) -> Value:
         return self.node(kind, x, name, shape)
 
-    def bn(self, x: Nodes, name: str, c: int) -> Nodes:
+    def bn(self, x: Value, name: str, c: int) -> Value:
         return x if self.norm is None else self.node("bn", x, name, (c,))
 
-    def joined(self, kind: str, *parts: Nodes) -> Nodes:
-        """``sum``/``concat`` of several tensors: a node only over two or more distinct
-        nodes (the official filter drops an Add/Cat with a single in-edge)."""
-        preds = frozenset().union(*parts)
-        return self.node(kind, preds) if len(preds) >= 2 else preds
-
-    def linear(self, x: Nodes, name: str, n_in: int, n_out: int) -> Nodes:
+    def linear(self, x: Value, name: str, n_in: int, n_out: int) -> Value:
         x = self.param("conv", x, f"{name}.weight", n_out, n_in)
         return self.param("bias", x, f"{name}.bias", n_out)
 
@@ -74,7 +73,7 @@ class _Emitter:
             if alive[i]:
                 new[i] = k
                 k += 1
-        keep = [i for i in range(n) if new[i] >= 0]
+        keep = [i for i in range(n) if alive[i]]
         edges = [(new[p], new[i]) for i in keep for p in self.preds[i]]
         return make_graph([self.types[i] for i in keep], [self.names[i] for i in keep],
                           [self.shapes[i] for i in keep], edges, num_params)
@@ -82,15 +81,15 @@ class _Emitter:
 
 # -- cell operations (mirror deepnetsbench.space.ops) ---------------------------------------
 
-def _factorized_reduce(e: _Emitter, x: Nodes, name: str, c_in: int, c_out: int) -> Nodes:
+def _factorized_reduce(e: _Emitter, x: Value, name: str, c_in: int, c_out: int) -> Value:
     half = c_out // 2
     a = e.param("conv", x, f"{name}.conv_1.weight", half, c_in, 1, 1)
     b = e.param("conv", x, f"{name}.conv_2.weight", half, c_in, 1, 1)
-    return e.bn(e.joined("concat", a, b), f"{name}.bn.weight", c_out)
+    return e.bn(e.joins.cat([a, b]), f"{name}.bn.weight", c_out)
 
 
-def _relu_conv_bn(e: _Emitter, x: Nodes, name: str, c_in: int, c_out: int, k: int = 1,
-                  double: bool = False) -> Nodes:
+def _relu_conv_bn(e: _Emitter, x: Value, name: str, c_in: int, c_out: int, k: int = 1,
+                  double: bool = False) -> Value:
     if double:
         x = e.param("conv", x, f"{name}.op.1.weight", c_in, c_in, 1, k)
         x = e.param("conv", x, f"{name}.op.2.weight", c_out, c_in, k, 1)
@@ -99,27 +98,27 @@ def _relu_conv_bn(e: _Emitter, x: Nodes, name: str, c_in: int, c_out: int, k: in
     return e.bn(x, f"{name}.op.2.weight", c_out)
 
 
-def _msa(e: _Emitter, x: Nodes, name: str, dim: int, dim_out: int) -> Nodes:
+def _msa(e: _Emitter, x: Value, name: str, dim: int, dim_out: int) -> Value:
     inner = 8 * (dim // 8)
     h = e.param("ln", x, f"{name}.ln1.weight", dim)
     h = e.param("conv", h, f"{name}.to_qkv.weight", 3 * inner, dim)
     h = e.node("msa", h)
     h = e.linear(h, f"{name}.to_out.0", inner, dim_out)
-    y = e.joined("sum", h, x)
+    y = e.joins.add([h, x])
     h = e.param("ln", y, f"{name}.ln2.weight", dim)
     h = e.linear(h, f"{name}.ff.net.0", dim, dim_out)
     h = e.linear(h, f"{name}.ff.net.3", dim_out, dim)
-    return e.joined("sum", h, y)
+    return e.joins.add([h, y])
 
 
-def _cse(e: _Emitter, x: Nodes, name: str, c: int) -> Nodes:
+def _cse(e: _Emitter, x: Value, name: str, c: int) -> Value:
     r = c // 2
     h = e.linear(x, f"{name}.fc1", c, r)
     h = e.linear(h, f"{name}.fc2", r, c)
-    return e.node("cse", x | h)
+    return e.node("cse", merged([x, h]))
 
 
-def _op(e: _Emitter, op: OpPlan, x: Nodes, name: str) -> Nodes:
+def _op(e: _Emitter, op: OpPlan, x: Value, name: str) -> Value:
     family, k = parse_op(op.name)
     c_in, c_out = op.c_in, op.c_out
     if family == "skip_connect":
@@ -148,7 +147,7 @@ def _op(e: _Emitter, op: OpPlan, x: Nodes, name: str) -> Nodes:
     raise ValueError(f"op {op.name!r} cannot run (a 'none' op is never live)")
 
 
-def _preprocess(e: _Emitter, kind: str, x: Nodes, name: str, c_in: int, c_out: int) -> Nodes:
+def _preprocess(e: _Emitter, kind: str, x: Value, name: str, c_in: int, c_out: int) -> Value:
     if kind == FACTORIZED_REDUCE:
         return _factorized_reduce(e, x, name, c_in, c_out)
     if kind == RELU_CONV_BN:
@@ -156,9 +155,9 @@ def _preprocess(e: _Emitter, kind: str, x: Nodes, name: str, c_in: int, c_out: i
     return x  # Stride(2) / identity: parameter-free, transparent
 
 
-def _cell(e: _Emitter, cell: CellPlan, s0: Nodes | None, s1: Nodes | None) -> Nodes:
+def _cell(e: _Emitter, cell: CellPlan, s0: Value | None, s1: Value | None) -> Value:
     k = cell.index
-    states: list[Nodes | None] = [
+    states: list[Value | None] = [
         _preprocess(e, cell.preprocess0, s0, f"cells.{k}.preprocess0", cell.c_pp, cell.c_out)
         if cell.reads[0] else None,
         _preprocess(e, cell.preprocess1, s1, f"cells.{k}.preprocess1", cell.c_p, cell.c_out)
@@ -170,19 +169,19 @@ def _cell(e: _Emitter, cell: CellPlan, s0: Nodes | None, s1: Nodes | None) -> No
             op = cell.ops[j]
             if op.live:
                 h = _op(e, op, states[op.input], f"cells.{k}._ops.{j}")
-                out = h if out is None else e.joined("sum", out, h)
+                out = h if out is None else e.joins.add([out, h])
         states.append(out)
     outs = [states[i] for i in cell.concat]
     dummy = next(o for o in outs if o is not None)  # empty states are zeros like this one
-    return e.joined("concat", *(dummy if o is None else o for o in outs))
+    return e.joins.cat([dummy if o is None else o for o in outs])
 
 
-def _stems(e: _Emitter, plan: NetPlan, spec: ArchSpec, x: Nodes) -> tuple[Nodes, Nodes]:
+def _stems(e: _Emitter, plan: NetPlan, spec: ArchSpec, x: Value) -> tuple[Value, Value]:
     st, c = plan.stem, spec.args.C
     if st.kind == "vit":
         h = e.param("conv", x, "stem0.weight", c, 3, st.kernel, st.kernel)
-        pos = e.node("pos_enc", frozenset(), "pos_enc.weight", (1, c, st.side0, st.side0))
-        s = e.node("sum", h | pos)
+        pos = e.node("pos_enc", None, "pos_enc.weight", (1, c, st.side0, st.side0))
+        s = e.joins.add([h, pos])
         return s, s
     if st.kind == "simple":
         h = e.param("conv", x, "stem.0.weight", st.channels, 3, st.kernel, st.kernel)
@@ -203,7 +202,7 @@ def graph_from_spec(spec: ArchSpec, num_classes: int = 10, image_size: int = 32)
     """The graph of ``build_model(spec, num_classes, image_size)`` without building it."""
     plan = plan_network(spec, num_classes, image_size)
     e = _Emitter(spec.args.norm)
-    s0, s1 = _stems(e, plan, spec, e.node("input", frozenset()))
+    s0, s1 = _stems(e, plan, spec, e.node("input", None))
     for cell in plan.cells:
         s0, s1 = s1, (_cell(e, cell, s0, s1) if cell.live else None)
     x = e.node("glob_avg", s1) if plan.glob_avg else s1

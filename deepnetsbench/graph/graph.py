@@ -9,6 +9,7 @@ connect nodes up to ``s_max`` hops apart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -145,3 +146,60 @@ def make_graph(types: list[int], names: list[str | None], shapes: list[tuple[int
     edge_arr = np.asarray(sorted(edges, key=lambda e: (e[1], e[0])), dtype=np.int32).reshape(-1, 2)
     return Graph(np.asarray(types, dtype=np.int16), list(names), shape_arr, edge_arr,
                  int(num_params))
+
+
+class Value(NamedTuple):
+    """A tensor as the official graph filter sees it.
+
+    ``nodes``: the graph nodes it comes from (its in-edges for a consumer). The official
+    filter removes parameter-free functions pass by pass, and decides whether an Add (a Cat)
+    is a ``sum`` (``concat``) node by counting its in-edges *during* its pass, when removed
+    Adds (Cats) of the same pass still count as in-edges along with what they were rewired
+    to, and in the Add pass every Cat still counts as one in-edge. ``adds``/``cats`` are
+    those in-edge sets: usually equal to ``nodes``; an addition of a tensor to itself, or a
+    concat of one tensor, differ and make the next one a node."""
+
+    nodes: frozenset
+    adds: frozenset
+    cats: frozenset
+
+
+def node_value(index: int) -> Value:
+    s = frozenset([index])
+    return Value(s, s, s)
+
+
+def merged(values) -> Value:
+    """What a transparent function (ReLU, view, a parameter-free Mul ...) passes on."""
+    values = list(values)
+    if len(values) == 1:
+        return values[0]
+    return Value(frozenset().union(*(v.nodes for v in values)),
+                 frozenset().union(*(v.adds for v in values)),
+                 frozenset().union(*(v.cats for v in values)))
+
+
+class Joins:
+    """The official keep rules for Add (``sum``) and Cat (``concat``): a node iff two or more
+    in-edges in its pass; ``new_node(kind, preds) -> index`` makes the node."""
+
+    def __init__(self, new_node):
+        self.new_node = new_node
+        self._removed = 0
+
+    def _entity(self):
+        self._removed -= 1  # removed Adds/Cats: negative ids, never graph nodes
+        return self._removed
+
+    def add(self, values) -> Value:
+        v = merged(values)
+        if len(v.adds) >= 2:
+            return node_value(self.new_node("sum", v.nodes))
+        return Value(v.nodes, v.adds | {self._entity()}, v.cats)
+
+    def cat(self, values) -> Value:
+        v = merged(values)
+        if len(v.cats) >= 2:
+            return node_value(self.new_node("concat", v.nodes))
+        e = self._entity()
+        return Value(v.nodes, frozenset([e]), v.cats | {e})

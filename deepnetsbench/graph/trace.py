@@ -12,7 +12,8 @@ The node semantics are those of the official DeepNets-1M graphs (ppuda ``Graph``
 * conv/linear weights are ``conv``, a grouped conv ``sep_conv`` (``dil_conv`` if dilated),
   their biases ``bias``; BatchNorm ``bn``; LayerNorm ``ln``; a positional encoding
   ``pos_enc``, a source node summed with the tensor it is added to;
-* ``sum`` for an addition of two or more distinct nodes, ``concat`` likewise, ``max_pool``/
+* ``sum`` for an addition with two or more in-edges, ``concat`` likewise, counted as the
+  official filter counts them (:class:`~deepnetsbench.graph.graph.Joins`); ``max_pool``/
   ``avg_pool`` with shape ``(1, 1, k, k)``, ``glob_avg`` for adaptive average pooling or a
   ``keepdim`` mean; every other function (activations, views, the squeeze of a cse, ...) is
   transparent: it passes on its inputs' nodes;
@@ -34,14 +35,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from deepnetsbench.graph.graph import Graph, make_graph
+from deepnetsbench.graph.graph import Graph, Joins, Value, make_graph, merged, node_value
 from deepnetsbench.space.ops import CSE, MSA
 from deepnetsbench.space.primitives import NODE_INDEX
 
 _BN = nn.modules.batchnorm._BatchNorm
 _NORMS = (_BN, nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm)
 _MAIN, _BIAS, _NORM_BIAS = 0, 1, 2
-_POS, _SUM, _CAT = NODE_INDEX["pos_enc"], NODE_INDEX["sum"], NODE_INDEX["concat"]
+_POS = NODE_INDEX["pos_enc"]
 _MSA, _CSE = NODE_INDEX["msa"], NODE_INDEX["cse"]
 _POOLS = {"MaxPool2DWithIndicesBackward": NODE_INDEX["max_pool"],
           "AvgPool2DBackward": NODE_INDEX["avg_pool"]}
@@ -173,24 +174,26 @@ def _walk(root, x: torch.Tensor, info: dict, msa_before: set[int], gates: set[in
     names: list[str | None] = [None]
     shapes: list[tuple[int, ...]] = [()]
     edges: set[tuple[int, int]] = set()
-    outputs: dict[int, frozenset[int]] = {}
+    outputs: dict[int, Value] = {}
     seen_params: dict[int, int] = {}
     gate_nodes: set[int] = set()
-    input_set = frozenset([0])
+    input_value = node_value(0)
+    nothing = Value(frozenset(), frozenset(), frozenset())
 
-    def add_node(kind: int, preds, name=None, shape=()) -> int:
+    def add_node(kind, preds, name=None, shape=()) -> int:
         idx = len(types)
-        types.append(kind)
+        types.append(NODE_INDEX[kind] if isinstance(kind, str) else kind)
         names.append(name)
         shapes.append(tuple(shape))
         for p in preds:
             edges.add((p, idx))
         return idx
 
+    joins = Joins(add_node)
     for fn in order:
         if id(fn) in param_fns:
             continue  # a view/transpose of a parameter, handled by its consumer
-        node_sets: list[frozenset[int]] = []
+        values: list[Value] = []
         plist = []
         for nxt, _ in fn.next_functions:
             if nxt is None:
@@ -202,15 +205,14 @@ def _walk(root, x: torch.Tensor, info: dict, msa_before: set[int], gates: set[in
             var = leaf_var(nxt)
             if var is not None:
                 if var is x:
-                    node_sets.append(input_set)
+                    values.append(input_value)
                 continue  # a leaf that is neither the input nor a parameter
-            node_sets.append(outputs.get(id(nxt), frozenset()))
-        preds = frozenset().union(*node_sets) if node_sets else frozenset()
+            values.append(outputs.get(id(nxt), nothing))
         name = type(fn).__name__
         if not plist:
-            outputs[id(fn)] = _structural(fn, name, preds, add_node, gate_nodes)
+            outputs[id(fn)] = _structural(fn, name, values, add_node, joins, gate_nodes)
             continue
-        chain = preds
+        chain = merged(values).nodes if values else frozenset()
         sources = []
         mains = [p for p in plist if info[id(p)][2] == _MAIN]
         biases = [p for p in plist if info[id(p)][2] == _BIAS]
@@ -222,7 +224,7 @@ def _walk(root, x: torch.Tensor, info: dict, msa_before: set[int], gates: set[in
             if kind == _POS:  # a source node, summed with the tensor it is added to
                 idx = add_node(kind, (), p_name, p.shape)
                 seen_params[id(p)] = idx
-                sources.append(idx)
+                sources.append(node_value(idx))
                 continue
             if id(p) in msa_before:
                 chain = frozenset([add_node(_MSA, chain)])
@@ -231,34 +233,43 @@ def _walk(root, x: torch.Tensor, info: dict, msa_before: set[int], gates: set[in
             if id(p) in gates:
                 gate_nodes.add(idx)
             chain = frozenset([idx])
-        if sources:
-            chain = chain | frozenset(sources)
-            if name.startswith(("AddBackward", "CatBackward")) and len(chain) >= 2:
-                chain = frozenset([add_node(_SUM if name[0] == "A" else _CAT, chain)])
-        outputs[id(fn)] = chain
+        if not sources:
+            outputs[id(fn)] = Value(chain, chain, chain)
+            continue
+        parts = ([Value(chain, chain, chain)] if chain else []) + sources
+        if name.startswith("AddBackward"):
+            outputs[id(fn)] = joins.add(parts)
+        elif name.startswith("CatBackward"):
+            outputs[id(fn)] = joins.cat(parts)
+        else:
+            outputs[id(fn)] = merged(parts)
     return make_graph(types, names, shapes, edges, num_params)
 
 
-def _structural(fn, name: str, preds: frozenset[int], add_node, gate_nodes: set[int]):
-    """The output nodes of a parameter-free function: a new node for the structural ops,
-    the inputs' nodes for everything else."""
+def _structural(fn, name: str, values: list[Value], add_node, joins: Joins,
+                gate_nodes: set[int]) -> Value:
+    """The output of a parameter-free function: a new node for the structural ops, what
+    its inputs carry for everything else."""
+    if not values:
+        return Value(frozenset(), frozenset(), frozenset())
     if name.startswith("AddBackward"):
-        return frozenset([add_node(_SUM, preds)]) if len(preds) >= 2 else preds
+        return joins.add(values)
     if name.startswith("CatBackward"):
-        return frozenset([add_node(_CAT, preds)]) if len(preds) >= 2 else preds
-    if name.startswith("MulBackward") and gate_nodes and not gate_nodes.isdisjoint(preds):
-        gate_nodes.difference_update(preds)
-        return frozenset([add_node(_CSE, preds)])
+        return joins.cat(values)
+    v = merged(values)
+    if name.startswith("MulBackward") and gate_nodes and not gate_nodes.isdisjoint(v.nodes):
+        gate_nodes.difference_update(v.nodes)
+        return node_value(add_node(_CSE, v.nodes))
     if name.startswith("MeanBackward"):
         if getattr(fn, "_saved_keepdim", False):
-            return frozenset([add_node(_GLOB_AVG, preds)])
-        return preds
+            return node_value(add_node(_GLOB_AVG, v.nodes))
+        return v
     if name.startswith("AdaptiveAvgPool2DBackward"):
-        return frozenset([add_node(_GLOB_AVG, preds)])
+        return node_value(add_node(_GLOB_AVG, v.nodes))
     kind = _POOLS.get(name.rstrip("0123456789"))
     if kind is not None:
         k = getattr(fn, "_saved_kernel_size", None) or (3, 3)
-        k = tuple(int(v) for v in k)
+        k = tuple(int(d) for d in k)
         shape = (1, 1, *(k if len(k) == 2 else k * 2))
-        return frozenset([add_node(kind, preds, None, shape)])
-    return preds
+        return node_value(add_node(kind, v.nodes, None, shape))
+    return v

@@ -4,7 +4,9 @@ graphs.json holds the official ``Graph`` of every net of nets.json (reference en
 every msa/cse node, see the fixture README); nets.json its official parameter counts.
 """
 
+import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +130,17 @@ def test_predefined_vit_graph_matches_the_golden_one():
     g = graph_from_spec(DEEPNETS_VIT, 10, 32)
     assert match(g, GRAPHS["predefined_vit"]) == []
     assert np.array_equal(g.adjacency(), _traced(build_model(DEEPNETS_VIT)).adjacency())
+
+
+CASES = json.loads((Path(__file__).parent / "official_filter_cases.json").read_text())["nets"]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_official_add_and_cat_filter_cases(case):
+    """Official graphs of nets that add a tensor to itself or concatenate one tensor (made
+    like the fixtures, see the file's ``_how``): derived and traced graphs are the same."""
+    rec = CASES[case]
+    spec = spec_from_official(rec["net_args"])
+    derived = graph_from_spec(spec, 10, 32)
+    assert match(derived, rec) == []
+    assert derived.equals(_traced(build_model(spec)))

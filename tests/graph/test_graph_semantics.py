@@ -19,11 +19,12 @@ def _single_thread(one_thread):
 
 
 def _spec(normal, reduce=(("max_pool_3x3", 0), ("avg_pool_3x3", 1)), concat=None, **args):
-    steps = len(normal) // 2
-    concat = concat or (steps + 1,)
+    """Cells concatenate their last step (or ``concat``, if both cells have as many steps)."""
+    concat = concat or (len(normal) // 2 + 1,)
+    reduce_concat = concat if len(reduce) == len(normal) else (len(reduce) // 2 + 1,)
     base = dict(C=8, n_cells=4, fc_layers=1, fc_dim=16, C_mult=1)
     base.update(args)
-    return ArchSpec(Genotype(tuple(normal), tuple(concat), tuple(reduce), tuple(concat)),
+    return ArchSpec(Genotype(tuple(normal), tuple(concat), tuple(reduce), tuple(reduce_concat)),
                     NetArgs(**base))
 
 
@@ -132,6 +133,21 @@ def test_an_addition_or_concat_of_one_node_is_no_node():
     (skip_sum,) = _preds(g, ln1)  # cell 1 adds two different tensors
     assert g.type_names()[skip_sum] == "sum" and len(_preds(g, skip_sum)) == 2
     assert Counter(g.type_names())["concat"] == 0
+
+
+def test_the_official_filter_counts_in_edges_pass_by_pass():
+    """The official filter decides Adds (then Cats) one by one, while removed ones still
+    count as in-edges: (x + x) + x keeps the second sum (over x alone), and of a chain of
+    one-input concats every second one stays."""
+    cell = [("skip_connect", 0), ("skip_connect", 1), ("skip_connect", 2), ("skip_connect", 0)]
+    g = _graph(_spec(cell, reduce=[("msa", 1), ("none", 0)] * 2, C=16, preproc=False))
+    (stem_sum,) = _succs(g, g.param_names.index("pos_enc.weight"))
+    single = [i for i, t in enumerate(g.type_names()) if t == "sum" and len(_preds(g, i)) == 1]
+    assert [_preds(g, i) for i in single] == [[stem_sum]]
+    normal = [("skip_connect", 0), ("skip_connect", 1), ("msa", 2), ("none", 0)]
+    g = _graph(_spec(normal, reduce=[("skip_connect", 1), ("none", 0)], C=16, preproc=False))
+    counts = Counter(g.type_names())
+    assert counts["concat"] == 1 and len(_preds(g, g.type_names().index("concat"))) == 1
 
 
 def test_predefined_graph_sizes_are_the_published_ones():
