@@ -1,4 +1,5 @@
-"""GHN-2 training: learning, determinism, checkpoints, resume, CLI (tiny, synthetic)."""
+"""GHN training: learning, determinism, checkpoints, resume, CLI, torchrun (tiny, synthetic).
+The recipe's pieces (split, augmentation, widths, loss) are tested in test_ghn2_recipe.py."""
 
 from __future__ import annotations
 
@@ -9,22 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from baselines.ghn2.checkpoint import load_ghn, read_checkpoint, save_checkpoint
+from baselines.ghn2.checkpoint import config_from_checkpoint, load_ghn, read_checkpoint
 from baselines.ghn2.model import GHN2, GHN2Config
-from baselines.ghn2.train import (
-    TrainConfig,
-    Trainer,
-    build_net,
-    main,
-    random_crop_flip,
-    sample_width,
-    split_train_val,
-)
+from baselines.ghn2.train import TrainConfig, Trainer, build_net, main
 from deepnetsbench.data import synthetic_dataset
 from deepnetsbench.errors import BenchError
 from deepnetsbench.space import SPLIT_CONFIGS, sample_arch
 
-TINY = GHN2Config(hid=16, dec_channels=8, dec_mid=16, block=16, kernel=3)
+TINY = GHN2Config(hid=8, max_shape=(8, 8, 3, 3))
 SMALL_SPACE = replace(SPLIT_CONFIGS["train"], n_cells=(4, 5), steps=(1, 2), steps_deep=(1, 1))
 
 
@@ -49,8 +42,8 @@ def images():
 
 
 def make_trainer(tmp_path, images, resume=False, **changes) -> Trainer:
-    cfg = TrainConfig(out=str(tmp_path), meta_batch=2, batch_size=16, width_range=(4, 8),
-                      width_step=4, fc_dim_range=(16, 32), val_images=64, val_every=0,
+    cfg = TrainConfig(out=str(tmp_path), meta_batch=2, batch_size=16, width_range=(8, 16),
+                      width_step=8, fc_dim_range=(16, 32), val_images=64, val_every=0,
                       log_every=1, ckpt_every=0, max_steps=20, progress=False, amp=False)
     cfg = replace(cfg, **changes)
     val = [s.with_args(C=8) for s in FixedArchs(2).specs]
@@ -109,84 +102,28 @@ def test_resume_continues_exactly(tmp_path, images):
 
 def test_resume_with_other_ghn_config_is_an_error(tmp_path, images):
     make_trainer(tmp_path, images).run(steps=1)
-    with pytest.raises(BenchError):
-        Trainer(TrainConfig(out=str(tmp_path), progress=False), replace(TINY, hid=8),
+    with pytest.raises(BenchError, match="another GHN config"):
+        Trainer(TrainConfig(out=str(tmp_path), progress=False), TINY.replace(hid=4),
                 resume=True, images=images, archs=FixedArchs())
-
-
-def test_checkpoint_round_trip_and_errors(tmp_path):
-    torch.manual_seed(0)
-    ghn = GHN2(TINY)
-    path = save_checkpoint(tmp_path / "g.pt", ghn, data={"dataset": "x"})
-    loaded, info = load_ghn(path)
-    assert info["data"] == {"dataset": "x"} and info["config"] == TINY.to_dict()
-    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in ghn.state_dict().items())
-    with pytest.raises(BenchError, match="another GHN-2 config"):
-        load_ghn(path, config=replace(TINY, hid=8))
-    bad = torch.load(path, weights_only=True)
-    bad["state_dict"]["decoder.fc.weight"] = torch.zeros(3, 3)
-    torch.save(bad, tmp_path / "bad.pt")
-    with pytest.raises(BenchError, match="does not match"):
-        load_ghn(tmp_path / "bad.pt")
-    torch.save({"weights": 1}, tmp_path / "other.pt")
-    with pytest.raises(BenchError, match="not a deepnets-bench GHN-2"):
-        load_ghn(tmp_path / "other.pt")
-    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(BenchError, match="cannot read"):
-        load_ghn(tmp_path / "junk.pt")
-    with pytest.raises(BenchError, match="does not exist"):
-        load_ghn(tmp_path / "missing.pt")
-
-
-def test_width_sampling_follows_the_published_rule():
-    """Big nets (> 0.8 M at C=32, > 12 cells, no global pooling, 5x5/7x7 convs) train at
-    C=16 only; mid-size nets draw from the 2-3 smallest widths; small nets from all, and
-    fc_dim from 64..256 unless the net is small and narrow."""
-    import numpy as np
-
-    from deepnetsbench.graph.derive import count_params
-
-    rng = np.random.default_rng(0)
-    cfg = TrainConfig()
-    tiers = {1: 0, 2: 0, 3: 0, 8: 0}
-    wide_small = 0
-    for i in range(150):
-        spec = sample_arch(SPLIT_CONFIGS["train"], i)
-        m, a = count_params(spec, 10, 32) / 1e6, spec.args
-        big = (m > 0.8 or not a.glob_avg or a.n_cells > 12
-               or any(op in ("conv_5x5", "conv_7x7") for op in spec.genotype.ops()))
-        k = 1 if big else 2 if (m > 0.4 or a.n_cells > 10) else 3 if (
-            m > 0.2 or a.n_cells > 8) else 8
-        tiers[k] += 1
-        for _ in range(6):
-            c, f = sample_width(spec, rng, cfg)
-            assert c in (16, 32, 48, 64, 80, 96, 112, 128)[:k], (i, k, c)
-            assert f in range(64, 513, 64)
-            if f > 256:
-                assert k == 8 and c <= 64, (i, k, c, f)
-            wide_small += c > 48
-    assert all(tiers.values()), tiers  # every tier occurs in 150 train nets
-    assert wide_small > 0
-
-
-def test_split_and_augmentation():
-    tr, va = split_train_val(100, 10)
-    assert len(tr) == 90 and len(va) == 10 and not set(tr) & set(va)
-    x = torch.randn(4, 3, 8, 8)
-    y = random_crop_flip(x, pad=2, generator=torch.Generator().manual_seed(0))
-    assert y.shape == x.shape
-    z = random_crop_flip(x, pad=0, generator=torch.Generator().manual_seed(0))
-    assert all(torch.equal(z[i], x[i]) or torch.equal(z[i], x[i].flip(-1)) for i in range(4))
+    same = Trainer(TrainConfig(out=str(tmp_path), progress=False), resume=True, images=images,
+                   archs=FixedArchs())  # no config given: the stored one
+    assert same.ghn.config == TINY and same.step == 1
 
 
 def test_cli_synthetic_smoke_and_errors(tmp_path, capsys):
     out = tmp_path / "run"
     main(["--synthetic", "--max-steps", "1", "--out", str(out), "--meta-batch", "2",
-          "--batch-size", "8", "--opt", "val_archs=0", "--opt", "width_range=[4,8]",
-          "--ghn-opt", "hid=16", "--ghn-opt", "block=16", "--ghn-opt", "dec_channels=8",
-          "--ghn-opt", "kernel=3", "--threads", "1"])
+          "--batch-size", "8", "--opt", "val_archs=0", "--opt", "width_range=[8,16]",
+          "--ghn", "mlp", "--ghn-opt", "hid=8", "--ghn-opt", "max_shape=[8,8,3,3]",
+          "--threads", "1"])
     assert (out / "final.pt").is_file() and (out / "last.pt").is_file()
     assert '"step": 1' in capsys.readouterr().out
+    ghn, info = load_ghn(out / "final.pt")
+    assert ghn.config.name == "mlp" and ghn.config.hid == 8
+    assert info["train"]["config"]["meta_batch"] == 2
+    with pytest.raises(SystemExit) as err:
+        main(["--synthetic", "--out", str(out), "--ghn-opt", "depth=3"])
+    assert "unknown GHN options" in capsys.readouterr().err
     with pytest.raises(SystemExit) as err:
         main(["--synthetic", "--out", str(out), "--opt", "nonsense=1"])
     assert err.value.code == 2
@@ -204,7 +141,7 @@ cfg = TrainConfig(data="synthetic", archs="sampler", exclude_eval=False, num_arc
                   width_range=(8, 16), width_step=8, fc_dim_range=(32, 64), fc_dim_step=32,
                   val_archs=0, val_every=0, val_images=200, out=sys.argv[1], progress=False,
                   meta_batch=4, batch_size=8, max_steps=2, ckpt_every=0)
-tr = Trainer(cfg, GHN2Config(hid=16, block=16, dec_channels=8, kernel=3))
+tr = Trainer(cfg, GHN2Config(hid=8, max_shape=(8, 8, 3, 3)))
 # float64: in float32 the GHN's backward is ill-conditioned early in training (gradient
 # norms in the thousands), and splitting a meta-batch changes it by up to 1 %
 tr.ghn.double()
@@ -238,7 +175,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
     two = torch.load(tmp_path / "two" / "final.pt", weights_only=False)
     assert one["train"]["step"] == two["train"]["step"] == 2
     torch.manual_seed(0)  # the Trainer's seed: the same initial GHN
-    init = GHN2(GHN2Config.from_dict(one["config"])).double().state_dict()
+    init = GHN2(config_from_checkpoint(one)).double().state_dict()
     diff = sum(float((v - two["state_dict"][k]).pow(2).sum())
                for k, v in one["state_dict"].items()) ** 0.5
     update = sum(float((v - init[k]).pow(2).sum()) for k, v in one["state_dict"].items()) ** 0.5
