@@ -175,16 +175,6 @@ def published_params(path: str | os.PathLike | None = None) -> dict[str, list[in
 # ----------------------------------------------------------------------------- one shard
 
 
-_H5: dict[str, h5py.File] = {}
-
-
-def _h5(path: str) -> h5py.File:
-    key = f"{os.getpid()}:{path}"
-    if key not in _H5:
-        _H5[key] = h5py.File(path, "r")
-    return _H5[key]
-
-
 def convert_net(split: str, index: int, rec: dict, group, tables: Tables) -> tuple:
     """(spec, our Graph of the stored graph, checks) of one official architecture."""
     from deepnetsbench.graph.derive import count_params, graph_from_spec
@@ -195,18 +185,19 @@ def convert_net(split: str, index: int, rec: dict, group, tables: Tables) -> tup
     edges = stored.edges()
     spec32 = spec.with_args(C=32)
     try:
-        ours = count_params(spec, 10, 32)
-        graph, missing = to_graph(stored.types, stored.names, edges, spec, ours)
+        ours = graph_from_spec(spec, 10, 32)  # its num_params counts dead layers too
+        shapes = {n: ours.param_shape(k) for k, n in enumerate(ours.param_names) if n}
+        graph, missing = to_graph(stored.types, stored.names, edges, spec, ours.num_params,
+                                  shapes=shapes)
         derived = graph_from_spec(spec32, 10, 32)
-        counts = {"ours_c10": count_params(spec32, 10, 32),
-                  "ours_in": count_params(spec32, 10, 224)}
+        counts = {"ours_c10": derived.num_params, "ours_in": count_params(spec32, 10, 224)}
     except (ValueError, KeyError, AssertionError, RuntimeError) as err:
         raise BenchError(f"{where}: our builder cannot build this official architecture ({err})",
                          "report it with the record (see docs/format.md)") from None
     meta_counts = rec.get("num_params") or {}
     checks = {"aligned": is_aligned(stored.types, stored.names, edges),
-              "virtual": virtual_consistent(stored, graph), **compare(stored, derived),
-              "ours": ours, **counts, "meta_c10": int(meta_counts.get("cifar10", -1)),
+              "virtual": virtual_consistent(stored), **compare(stored, derived),
+              "ours": ours.num_params, **counts, "meta_c10": int(meta_counts.get("cifar10", -1)),
               "meta_in": int(meta_counts.get("imagenet", -1)), "nodes": stored.num_nodes,
               "meta_nodes": int(rec.get("num_nodes", -1)), "missing": len(missing),
               "missing_names": missing[:8]}
@@ -214,12 +205,18 @@ def convert_net(split: str, index: int, rec: dict, group, tables: Tables) -> tup
 
 
 def _convert_shard(job: tuple) -> int:
+    # The file is opened per shard: HDF5 keeps metadata of every group visited while open
+    # (~9 KB each), which over a million groups would not stay bounded.
     split, h5_path, start, records, tables, out = job
-    group = _h5(h5_path)
-    if split not in group:
-        raise BenchError(f"{Path(h5_path).name} has no group {split!r}",
-                         "the HDF5 and the meta file must come from the same release")
-    group = group[split]
+    with h5py.File(h5_path, "r") as f:
+        if split not in f:
+            raise BenchError(f"{Path(h5_path).name} has no group {split!r}",
+                             "the HDF5 and the meta file must come from the same release")
+        return _convert_records(f[split], split, h5_path, start, records, tables, out)
+
+
+def _convert_records(group, split: str, h5_path: str, start: int, records: list,
+                     tables: Tables, out: str) -> int:
     specs, graphs, rows, diffs = [], [], {k: [] for k in CHECKS}, {}
     names: dict[str, int] = {}
     node_name = []

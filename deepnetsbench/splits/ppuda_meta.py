@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+import numpy as np
+
 from deepnetsbench.errors import BenchError
 from deepnetsbench.space.genotype import ArchSpec, Genotype, NetArgs
 from deepnetsbench.space.primitives import NODE_INDEX
@@ -208,18 +210,32 @@ class Tables:
             types[k] = NODE_INDEX[t]
         return cls(types, names, raw)
 
-    def node(self, type_id: int, cell: int, name_id: int, where: str) -> tuple[int, str | None]:
-        """(node type index, official parameter name or None) of one ``nodes`` row."""
-        try:
-            t, stored = self.types[type_id], self.names[name_id]
-        except KeyError as err:
-            raise MetaError(f"{where}: id {err.args[0]} is not in the split's tables",
-                            "the HDF5 and the meta file must come from the same release") from None
+    def __post_init__(self) -> None:
         from deepnetsbench.space.primitives import NODE_TYPES
 
-        if NODE_TYPES[t] in PARAM_FREE:
-            return t, None
-        return t, decode_name(stored, cell)
+        self._lut = np.full(max(self.types, default=-1) + 1, -1, np.int16)
+        for k, t in self.types.items():
+            self._lut[k] = t
+        self._free = {k for k, t in self.types.items() if NODE_TYPES[t] in PARAM_FREE}
+        self._decoded: dict[tuple[int, int], str] = {}
+
+    def node(self, type_id: int, cell: int, name_id: int, where: str) -> tuple[int, str | None]:
+        """(node type index, official parameter name or None) of one ``nodes`` row."""
+        for table, key in ((self.types, type_id), (self.names, name_id)):
+            if key not in table:
+                raise MetaError(f"{where}: id {key} is not in the split's tables",
+                                "the HDF5 and the meta file must come from the same release")
+        if type_id in self._free:
+            return self.types[type_id], None
+        if (name_id, cell) not in self._decoded:
+            self._decoded[name_id, cell] = decode_name(self.names[name_id], cell)
+        return self.types[type_id], self._decoded[name_id, cell]
+
+    def rows(self, rows: np.ndarray, where: str) -> tuple[np.ndarray, list[str | None]]:
+        """Node types and parameter names of a ``nodes`` array (row k is node k)."""
+        names = [self.node(t, c, n, f"{where} row {k}")[1]
+                 for k, (t, c, n) in enumerate(rows.tolist())]
+        return self._lut[rows[:, 0].astype(np.int64)], names
 
 
 # ----------------------------------------------------------------------------- records
