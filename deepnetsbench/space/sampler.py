@@ -74,9 +74,12 @@ def _rng(cfg: SplitConfig, index: int) -> np.random.Generator:
 # -- the two cells: DARTS-style argmax over random architecture weights -------------------
 
 def softmax32(alphas: np.ndarray) -> np.ndarray:
-    """Row softmax of float32 ``alphas`` in float32, every result correctly rounded (exp in
-    float64, an exact float64 sum: after the max is subtracted all terms lie in [0.5, 1] or
-    are 0), hence the same on every machine. Float32 ties between these values (~1e-4 per
+    """Row softmax of float32 ``alphas`` in float32, the same on every machine.
+
+    exp is taken in float64 and rounded once to float32 (a 1-ulp float64 difference between
+    libms changes that float32 only ~2**-28 of the time); for alphas spread less than ln 2
+    (ours: 1e-3 * randn) every term lies in [0.5, 1] or is 0, so the float64 sum is exact in
+    any order; then one float32 division. Float32 ties between these weights (~1e-4 per
     step) are part of the official mechanics; their rate depends on the softmax's rounding
     by a factor of about 2 (torch's vs. this one), nothing more."""
     a = np.asarray(alphas, dtype=np.float32)
