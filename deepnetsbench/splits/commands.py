@@ -8,9 +8,8 @@ import click
 import numpy as np
 
 from deepnetsbench.errors import BenchError
-from deepnetsbench.paths import splits_dir
 from deepnetsbench.splits.build import ALL_SPLITS, build_split
-from deepnetsbench.splits.format import split_path
+from deepnetsbench.splits.format import release_dir, split_path
 
 _root = click.option("--root", type=click.Path(file_okay=False), default=None,
                      help="Cache root (default $DEEPNETS_BENCH_ROOT or ~/.cache/deepnets-bench).")
@@ -38,8 +37,9 @@ def build_cmd(splits, suite, num, workers, seed, root):
 
 @click.command("info")
 @click.option("--split", "splits", multiple=True, type=click.Choice(ALL_SPLITS))
+@click.option("--release", default=None, help="A named release, e.g. ppuda (default: the built splits).")
 @_root
-def info_cmd(splits, root):
+def info_cmd(splits, release, root):
     """Table of the splits (and episode suites) in the cache: counts, parameters, nodes,
     versions, sha256."""
     from rich.console import Console
@@ -47,7 +47,7 @@ def info_cmd(splits, root):
 
     from deepnetsbench.splits.dataset import DeepNets1M
 
-    directory = splits_dir(root)
+    directory = release_dir(root, release)
     table = Table(title=f"DeepNets-1M splits in {directory}")
     for col in ("split", "archs", "params median (M)", "params min-max (M)", "nodes mean (max)",
                 "generator", "format", "sha256"):
@@ -59,7 +59,7 @@ def info_cmd(splits, root):
             if splits:
                 table.add_row(split, "missing", "", "", "", "", "", "run `deepnets-bench build`")
             continue
-        ds = DeepNets1M(split, root=root)
+        ds = DeepNets1M(split, path=path)
         p = ds.num_params / 1e6
         n = ds.num_nodes()
         table.add_row(split, f"{len(ds):,}", f"{np.median(p):.2f}", f"{p.min():.2f}-{p.max():.1f}",
@@ -70,7 +70,7 @@ def info_cmd(splits, root):
     console.print(table)
     if not shown and not splits:
         click.echo("no splits yet: run `deepnets-bench download` or `deepnets-bench build`")
-    if not splits:  # dataset-episode suites live beside the architecture splits
+    if not splits and not release:  # dataset-episode suites live beside the splits
         from deepnetsbench.episodes.info import describe_suite
         from deepnetsbench.episodes.suite import episodes_dir
 

@@ -161,6 +161,9 @@ def test_release_is_read_by_name(official_folder, ours_published, tmp_path):
     assert len(ds) == 3 and ds.manifest["generator_version"] == "ppuda"
     with pytest.raises(BenchError, match="release 'ppuda' has no train split"):
         DeepNets1M("train", root=root, release="ppuda")
+    res = CliRunner().invoke(main, ["info", "--release", "ppuda", "--root", str(root)],
+                             env={"COLUMNS": "200"})
+    assert res.exit_code == 0 and "ppuda" in res.output and ds.sha256[:16] in res.output
 
 
 def test_cli_lists_every_mismatch_then_a_one_line_error(official_folder, tmp_path):
