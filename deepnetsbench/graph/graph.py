@@ -2,8 +2,9 @@
 
 Nodes are operations in topological (forward-execution) order; each knows its node type
 (index into :data:`~deepnetsbench.space.primitives.NODE_TYPES`), the model parameter it
-stands for and that parameter's shape. Edges follow the data flow. Virtual edges (GHN-2)
-connect nodes up to ``s_max`` hops apart.
+stands for and that parameter's shape (pools: ``(1, 1, k, k)``, as officially). Edges follow
+the data flow. Virtual edges (GHN-2) connect nodes up to ``s_max`` hops apart. The node
+semantics are the official DeepNets-1M ones (see :mod:`deepnetsbench.graph.trace`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from deepnetsbench.space.primitives import NODE_TYPES
 class Graph:
     node_types: np.ndarray  # int16 [N]
     param_names: list[str | None]
-    shapes: np.ndarray  # int32 [N, 4], 0-padded; all 0 for parameter-free nodes
+    shapes: np.ndarray  # int32 [N, 4], 0-padded; pools (1, 1, k, k), other parameter-free 0
     edges: np.ndarray  # int32 [E, 2] (src, dst) with src < dst, sorted by (dst, src)
     num_params: int = 0
     _virtual: dict = field(default_factory=dict, repr=False, compare=False)
