@@ -46,6 +46,8 @@ def test_conversion_keeps_specs_counts_and_stored_graphs(official_folder, ours_p
             assert np.array_equal(g.node_types, want.node_types)
             assert np.array_equal(g.edges, want.edges)
             assert np.array_equal(g.shapes, want.shapes)  # shapes at the evaluated width
+            other = rec.graph_for(100, 32)  # the stored graph, shapes of the 100-class net
+            assert other.param_names == g.param_names and other.param_shape(-1) == (100,)
     report = json.loads((tmp_path / "out" / "ppuda_report.json").read_text())
     assert report["verified"]
     for split in EVAL:
