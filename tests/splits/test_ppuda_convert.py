@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import EVAL, generations_order, md5, write_published
+from ppuda_helpers import EVAL, generations_order, md5, write_published
 
 from deepnetsbench.cli import main
 from deepnetsbench.errors import BenchError

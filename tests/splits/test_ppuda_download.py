@@ -8,7 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import md5
+from ppuda_helpers import md5
 
 from deepnetsbench import download
 from deepnetsbench.errors import BenchError

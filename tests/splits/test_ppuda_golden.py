@@ -46,7 +46,7 @@ def generated(golden):
         split, index = key.rsplit("_", 1)
         out.setdefault(split, []).append((int(index), {**net["generator_record"], "C": 32},
                                           _graph(graphs[key]), graphs[key]["cells"]))
-    for split, items in out.items():
+    for items in out.values():
         items.sort(key=lambda t: t[0])
         assert [t[0] for t in items] == list(range(len(items)))
     return {s: [t[1:] for t in v] for s, v in out.items()}

@@ -3,7 +3,7 @@ with the derived graph, and decoding errors."""
 
 import numpy as np
 import pytest
-from conftest import generations_order
+from ppuda_helpers import generations_order
 
 from deepnetsbench.errors import BenchError
 from deepnetsbench.graph.derive import graph_from_spec
