@@ -47,6 +47,7 @@ from deepnetsbench.splits.ppuda import (
 from deepnetsbench.splits.ppuda_meta import Tables, iter_meta, spec_from_record
 from deepnetsbench.splits.ppuda_report import (
     CHECKS,
+    REPORT,
     mismatch_lines,
     summarize,
     unverified,
@@ -382,6 +383,13 @@ def _sources_record(source: Source, md5s: dict, registered: dict) -> dict:
                                            if k in registered}}
 
 
+def _old_report(out_dir: Path) -> dict:
+    try:
+        return json.loads((out_dir / REPORT).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def convert_release(folder: str | os.PathLike, out_dir: str | os.PathLike, train: bool = False,
                     allow_mismatch: bool = False, workers: int = 1,
                     published: str | os.PathLike | None = None,
@@ -395,6 +403,7 @@ def convert_release(folder: str | os.PathLike, out_dir: str | os.PathLike, train
     out_dir.mkdir(parents=True, exist_ok=True)
     registered = ppuda_release()["files"]
     pub = published_params(published)
+    old = _old_report(out_dir)
     report: dict = {"release": RELEASE, "converter_version": CONVERTER_VERSION,
                     "published_params": str(Path(published).name if published else
                                             PUBLISHED_PARAMS.name),
@@ -408,8 +417,8 @@ def convert_release(folder: str | os.PathLike, out_dir: str | os.PathLike, train
             lines = mismatch_lines(report)
             raise ParamMismatch(
                 f"{len(lines)} finding(s) in {stage}: parameter counts of the converted "
-                f"architectures differ from the published ones (first: {lines[0]}; all in "
-                f"{out_dir / 'ppuda_report.json'})",
+                f"architectures differ from the published or meta counts (first: {lines[0]}; "
+                f"all in {out_dir / REPORT})",
                 "re-run with --allow-mismatch to convert anyway (the release is then marked "
                 "unverified), and please send us the report (docs/format.md)", lines)
 
@@ -422,6 +431,11 @@ def convert_release(folder: str | os.PathLike, out_dir: str | os.PathLike, train
         report["splits"][split] = summarize(split, work.shards, pub.get(split))
         works.append((work, md5s))
     check("the evaluation splits")
+    if not train:  # keep what an earlier --train run found about the TRAIN file still there
+        if split_path(out_dir, "train").exists() and "train" in old.get("splits", {}):
+            report["sources"]["train"] = old["sources"].get("train")
+            report["splits"]["train"] = old["splits"]["train"]
+            check("the train split")
     if train:
         tsrc = locate(folder, "train")
         tmd5 = tsrc.md5s()

@@ -258,3 +258,11 @@ def test_eval_runs_on_the_ppuda_release(official_folder, ours_published, tmp_pat
     res = CliRunner().invoke(main, ["eval", "--method", "kaiming", "--release", "ppuda",
                                     "--mock", "--root", str(root)])
     assert res.exit_code == 2 and "--release" in res.output
+
+
+def test_eval_only_rerun_keeps_the_train_findings(train_folder, tmp_path):
+    folder, _ = train_folder
+    _train(folder, tmp_path / "out")
+    convert_release(folder, tmp_path / "out", allow_mismatch=True)  # eval only
+    report = json.loads((tmp_path / "out" / "ppuda_report.json").read_text())
+    assert report["splits"]["train"]["nets"] == 23 and "train" in report["sources"]
