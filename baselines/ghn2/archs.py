@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from baselines.ghn2.batch import virtual_edges
+from baselines.ghn2.fastops import use_fast_ops
 from baselines.ghn2.model import model_shapes
 from deepnetsbench.errors import BenchError
 from deepnetsbench.graph.derive import count_params, graph_from_spec
@@ -145,10 +146,10 @@ class Net:
 def build_net(index: int, spec: ArchSpec, num_classes: int, image_size: int,
               vcache: OrderedDict | None = None, s_max: int = 50) -> Net:
     """Model on the meta device (no memory, no init: every parameter is predicted), with
-    BatchNorm on batch statistics only, and its graph (virtual edges cached by topology:
-    they do not depend on the width)."""
+    BatchNorm on batch statistics only and fused attention (:mod:`baselines.ghn2.fastops`),
+    and its graph (virtual edges cached by topology: they do not depend on the width)."""
     with torch.device("meta"):
-        model = build_model(spec, num_classes, image_size)
+        model = use_fast_ops(build_model(spec, num_classes, image_size))
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.track_running_stats = False

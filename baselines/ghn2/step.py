@@ -28,7 +28,8 @@ def net_losses(ghn: GHN2, nets: list[Net], x: torch.Tensor, y: torch.Tensor,
 
     ``meta_batch``: the number of nets the mean runs over (default ``len(nets)``; a rank of
     a distributed run passes the global count, so that summing ranks' gradients gives the
-    gradient of the global mean). ``seeds``: one per net, for its dropout masks (drawn from
+    gradient of the global mean). ``amp``: the networks under bf16 autocast (on any
+    device; the GHN stays float32). ``seeds``: one per net, for its dropout masks (drawn from
     a forked RNG, so that a net's masks depend on its seed only -- not on which rank runs
     it, nor on what ran before). ``channels_last`` runs the networks on NHWC images: the
     same result, and oneDNN's convolutions (depthwise ones above all) are ~1.3x faster per
@@ -39,7 +40,6 @@ def net_losses(ghn: GHN2, nets: list[Net], x: torch.Tensor, y: torch.Tensor,
     preds = ghn.predict_params([n.graph for n in nets], [n.shapes for n in nets])
     leaves, grads = [], []
     losses, accs = [], []
-    use_amp = amp and x.device.type == "cuda"
     devices = [x.device] if x.device.type == "cuda" else []
     for j, (net, params) in enumerate(zip(nets, preds)):  # dead parameters are never run
         detached = {k: v.detach().requires_grad_(True) for k, v in params.items()}
@@ -47,7 +47,7 @@ def net_losses(ghn: GHN2, nets: list[Net], x: torch.Tensor, y: torch.Tensor,
             if seeds is not None:
                 torch.manual_seed(seeds[j])
             with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16,
-                                enabled=use_amp):
+                                enabled=amp):
                 logits = torch.func.functional_call(net.model, detached, (x,))
         loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
         (loss / total).backward()

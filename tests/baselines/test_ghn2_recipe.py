@@ -121,3 +121,23 @@ def test_loss_is_the_mean_over_the_meta_batch_with_optional_smoothing():
     ghn.zero_grad()
     net_losses(ghn, nets, x, y, label_smoothing=0.1, meta_batch=4)  # a rank of a 4-net batch
     torch.testing.assert_close(grads(), g_mean / 2, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_fused_attention_equals_the_space_msa(stride):
+    """Training nets run MSA with scaled_dot_product_attention: same outputs and gradients."""
+    from baselines.ghn2.fastops import FastMSA, use_fast_ops
+    from deepnetsbench.space.ops import MSA
+
+    torch.manual_seed(0)
+    ref = MSA(16, stride=stride)
+    fast = use_fast_ops(torch.nn.Sequential(MSA(16, stride=stride)))[0]
+    assert type(fast) is FastMSA
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 16, 6, 6, requires_grad=True)
+    a, b = ref(x), fast(x)
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    ga = torch.autograd.grad(a.square().sum(), [x, *ref.parameters()])
+    gb = torch.autograd.grad(b.square().sum(), [x, *fast.parameters()])
+    for u, v in zip(ga, gb):
+        torch.testing.assert_close(v, u, rtol=1e-4, atol=1e-5)
