@@ -176,8 +176,17 @@ def decode(ghn: nn.Module, h: torch.Tensor, plans: list[ParamPlan], offsets: lis
             v = ghn.bias_class(v)
         if norm:
             v = torch.stack([2 * torch.sigmoid(0.5 * v[:, 0]), torch.tanh(0.2 * v[:, 1])], dim=1)
+        dests, srcs = [], []  # in place and untiled: one fused copy for all of them
         for row, (g, item) in zip(v.unbind(0), vecs):
             n = max(1, math.prod(item.shape))
             vec = row[item.row]
-            emit(g, item.name, vec[:n] if n < len(vec) else vec, item.shape, (n,))
+            dest = outs[g].get(item.name) if outs is not None else None
+            if dest is not None and n <= len(vec) and dest.dtype == vec.dtype:
+                dests.append(dest.view(n))
+                srcs.append(vec[:n])
+                results[g][item.name] = dest
+            else:
+                emit(g, item.name, vec[:n] if n < len(vec) else vec, item.shape, (n,))
+        if dests:
+            torch._foreach_copy_(dests, srcs)
     return results

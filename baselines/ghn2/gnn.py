@@ -98,6 +98,8 @@ class GatedGNN(nn.Module):
         buf = xs.new_zeros(n, 2 * hid)  # row p: [direct | virtual] message of position p
         flat = buf.view(2 * n, hid)  # row 2p + kind, as the sweep's indices address it
         width = 2 * hid if self.mlp_ve is not None else hid
+        weights = [w if w is None or w.dtype == xs.dtype else w.to(xs.dtype)
+                   for w in sweep.weight]
         outs = []
         last = sweep.num_levels - 1
         for level, (s, e) in enumerate(sweep.bounds):
@@ -106,7 +108,7 @@ class GatedGNN(nn.Module):
                 gi = gru.bias_ih.expand(e - s, -1)
             else:
                 gathered = flat.index_select(0, idx.view(-1)).view(e - s, -1, hid)
-                msg = torch.bmm(sweep.weight[level].to(gathered.dtype), gathered).squeeze(1)
+                msg = torch.bmm(weights[level], gathered).squeeze(1)
                 gi = F.linear(msg, gru.weight_ih, gru.bias_ih)
             g_h = gh[s:e]
             rz = torch.sigmoid(gi[:, :2 * hid] + g_h[:, :2 * hid])
