@@ -118,13 +118,14 @@ class ImageStream:
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
 
-    def pixels(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images ``idx`` as 0..1 float tensors at the training size, and their labels."""
+    def pixels(self, idx: np.ndarray, resize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images ``idx`` as 0..1 float tensors (at the training size unless ``resize`` is
+        False), and their labels."""
         x = torch.from_numpy(np.ascontiguousarray(self.ds.train_x[idx])).permute(0, 3, 1, 2)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         x = x.float().div_(255.0)
-        if x.shape[-1] != self.image_size and not (self.augment and self.imagenet):
+        if resize and x.shape[-1] != self.image_size:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
                               antialias=True, align_corners=False)
         return x, torch.from_numpy(self.ds.train_y[idx])
@@ -145,7 +146,8 @@ class ImageStream:
             self.epoch += 1
         idx = self.order[self.pos:self.pos + self.batch_size]
         self.pos += len(idx)
-        x, y = self.pixels(idx)
+        crops = self.augment and self.imagenet  # RandomResizedCrop sets the size itself
+        x, y = self.pixels(idx, resize=not crops)
         if self.augment:
             x = (imagenet_augment(x, self.image_size, self.gen) if self.imagenet
                  else random_crop_flip(x, generator=self.gen))

@@ -141,3 +141,24 @@ def test_fused_attention_equals_the_space_msa(stride):
     gb = torch.autograd.grad(b.square().sum(), [x, *fast.parameters()])
     for u, v in zip(ga, gb):
         torch.testing.assert_close(v, u, rtol=1e-4, atol=1e-5)
+
+
+class _NoArchs:
+    """An architecture source the constructor never reads."""
+
+    num_archs, info = 1, {}
+
+
+def test_imagenet_size_images_take_the_imagenet_recipe(tmp_path):
+    """ImageNet-size training: resized crops at the training size (validation resized),
+    the last 50 images per class held out, label smoothing 0.1, the ImageNet GHN config."""
+    from baselines.ghn2.trainer import Trainer
+
+    ds = synthetic_dataset(image_size=144, n_train=120, n_test=4, seed=0, num_classes=2)
+    stream = ImageStream(ds, np.arange(120), 4, 128, torch.device("cpu"), True, 0)
+    assert stream.next()[0].shape == (4, 3, 128, 128)
+    assert stream.convert(np.arange(3))[0].shape == (3, 3, 128, 128)
+    tr = Trainer(TrainConfig(out=str(tmp_path), progress=False, image_size=128), images=ds,
+                 archs=_NoArchs())
+    assert tr.label_smoothing == 0.1 and len(tr.val_idx) == 100
+    assert tr.ghn.config.max_shape == (64, 64, 16, 16) and tr.ghn.config.num_classes == 2
