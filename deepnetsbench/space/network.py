@@ -129,7 +129,7 @@ class Network(nn.Module):
         for cell in self.cells:
             s0, s1 = s1, (cell(s0, s1) if cell.plan.live else None)
         out = self.global_pooling(s1) if self.plan.glob_avg else s1
-        return self.classifier(out.reshape(out.size(0), -1))
+        return self.classifier(out.flatten(1))
 
 
 def _classifier(plan: NetPlan) -> nn.Sequential:
