@@ -83,33 +83,49 @@ def tile_to(block: torch.Tensor, shape: tuple[int, ...],
             out: torch.Tensor | None = None) -> torch.Tensor:
     """Repeat ``block`` along every dim to cover ``shape`` (same number of dims) and cut.
 
-    With ``out`` (contiguous, of ``shape``) the result is written there: first one slab of
-    ``block.shape[0]`` rows (tiled along the other dims), then that slab repeated along the
-    rows as whole contiguous chunks -- close to a plain memory fill, which matters since
-    predicting ResNet-50 writes 94 MB."""
+    With ``out`` (contiguous, of ``shape``) the result is written there: first its leading
+    ``block.shape[0]`` rows (the block tiled along the other dims, written in place), then
+    those rows repeated along the rest as whole contiguous chunks -- close to a plain memory
+    fill and no temporary, which matters since predicting ResNet-50 writes 94 MB."""
     shape = tuple(int(d) for d in shape)
     bshape = tuple(block.shape)
     if bshape == shape:
         return block if out is None else out.copy_(block)
+    exact = all(t % b == 0 for t, b in zip(shape[1:], bshape[1:]))
     if out is None:
-        if all(t % b == 0 for t, b in zip(shape, bshape)):
-            inter, expand = [], []
-            for t, b in zip(shape, bshape):
-                inter += [1, b]
-                expand += [t // b, b]
-            return block.reshape(inter).expand(expand).reshape(shape)
+        if exact and shape[0] % bshape[0] == 0:
+            return _tiled_view(block, shape).reshape(shape)
         reps = [-(-t // b) for t, b in zip(shape, bshape)]
         return block.repeat(reps)[tuple(slice(0, t) for t in shape)].contiguous()
-    rows = bshape[0]
-    slab = tile_to(block, (rows,) + shape[1:]) if bshape[1:] != shape[1:] else block
+    rows = min(bshape[0], shape[0])
+    head, part = out.view(shape)[:rows], block[:rows]
+    if bshape[1:] == shape[1:]:
+        head.copy_(part)
+    elif exact:
+        head.view(_split_dims(head.shape, part.shape)).copy_(_tiled_view(part, head.shape))
+    else:
+        head.copy_(tile_to(part, head.shape))
     full, rest = divmod(shape[0], rows)
     flat = out.view(shape[0], -1)
-    slab = slab.reshape(rows, -1)
-    if full:
-        flat[: full * rows].view(full, -1).copy_(slab.reshape(1, -1).expand(full, -1))
+    if full > 1:
+        flat[rows: full * rows].view(full - 1, -1).copy_(
+            flat[:rows].reshape(1, -1).expand(full - 1, -1))
     if rest:
-        flat[full * rows:].copy_(slab[:rest])
+        flat[full * rows:].copy_(flat[:rest])
     return out
+
+
+def _split_dims(shape: tuple[int, ...], bshape: tuple[int, ...]) -> list[int]:
+    """Each dim ``t`` as ``(t / b, b)``: the block index is the inner one."""
+    return [d for t, b in zip(shape, bshape) for d in (t // b, b)]
+
+
+def _tiled_view(block: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """``block`` repeated to ``shape`` (every dim a multiple) as a stride-0 view, laid out
+    as :func:`_split_dims` (reshape it to ``shape`` to get the tiled tensor)."""
+    bshape = tuple(block.shape)
+    inter = [d for b in bshape for d in (1, b)]
+    return block.reshape(inter).expand(_split_dims(shape, bshape))
 
 
 def decode(ghn: nn.Module, h: torch.Tensor, plans: list[ParamPlan], offsets: list[int],

@@ -215,6 +215,22 @@ def test_tiling_repeats_the_block_along_every_dim():
     assert torch.equal(dest, block.repeat(2, 2, 1, 1))
 
 
+@pytest.mark.parametrize("bshape,shape", [
+    ((64, 64, 3, 3), (256, 256, 3, 3)), ((64, 64, 1, 1), (2048, 512, 1, 1)),
+    ((10, 64), (10, 2048)), ((4, 4, 3, 3), (9, 10, 5, 7)), ((6, 4, 3, 3), (4, 12, 3, 3)),
+    ((1, 8, 11, 11), (1, 8, 16, 16)), ((64, 3, 3, 3), (64, 3, 7, 7)), ((4, 2), (8, 5)),
+    ((5,), (12,)), ((5,), (3,))])
+def test_tiling_in_place_equals_repeat_and_cut(bshape, shape):
+    """Leading rows written in place, then copied along the rows: the same as repeating
+    the block by whole periods and cutting, with or without a destination."""
+    block = torch.randn(bshape)
+    want = block.repeat([-(-t // b) for t, b in zip(shape, bshape)])
+    want = want[tuple(slice(0, t) for t in shape)]
+    assert torch.equal(tile_to(block, shape), want)
+    dest = torch.full(shape, float("nan"))
+    assert tile_to(block, shape, out=dest) is dest and torch.equal(dest, want)
+
+
 # -- coverage, gradients, batching ------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(PREDEFINED))
