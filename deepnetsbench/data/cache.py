@@ -97,8 +97,10 @@ def cache_attrs(path: str | os.PathLike) -> dict | None:
         return None
 
 
-def read_cache(path: str | os.PathLike) -> ImageDataset:
-    """Load a cache file written by :func:`write_cache`."""
+def read_cache(path: str | os.PathLike, verify: bool = False) -> ImageDataset:
+    """Load a cache file written by :func:`write_cache`. With ``verify`` the content hash
+    is computed from the pixels and labels read (and must match the one recorded), so the
+    dataset's ``content_sha256`` is what the file holds, not what it claims."""
     try:
         with h5py.File(path, "r") as f:
             a = {k: _plain(v) for k, v in f.attrs.items()}
@@ -123,6 +125,13 @@ def read_cache(path: str | os.PathLike) -> ImageDataset:
         extra=json.loads(a.get("extra", "{}")),
         **arrays,
     )
+    if verify:
+        if ds.content_sha256 != a["content_sha256"]:
+            raise BenchError(
+                f"image cache {path} is corrupt or was modified (its content hashes to "
+                f"{ds.content_sha256[:12]}..., the file records {str(a['content_sha256'])[:12]}...)",
+                "delete it and run `deepnets-bench download` again")
+        return ds
     # Trusted: written from these very arrays; saves hashing hundreds of MB on every load.
     ds.__dict__["content_sha256"] = a["content_sha256"]
     return ds
