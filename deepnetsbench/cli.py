@@ -48,6 +48,8 @@ COMMANDS: dict[str, CommandRef] = {
     "eval": CommandRef(_EVAL, "eval_cmd",
                        "Evaluate a parameter-prediction method on a DeepNets-1M split or an "
                        "episode suite."),
+    "merge": CommandRef(_EVAL, "merge_cmd",
+                        "Merge the shard results of one run into one results file."),
     "new-method": CommandRef(_EVAL, "new_method_cmd",
                              "Write a commented method template to PATH (it runs as is)."),
     "leaderboard": CommandRef("deepnetsbench.leaderboard.commands", "leaderboard_group",
