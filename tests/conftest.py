@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,9 @@ import torch
 
 torch.set_num_threads(2)
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+#: ../shared/data beside the checkout, or $DEEPNETS_BENCH_SHARED_DATA (a worktree elsewhere).
+SHARED_DATA = Path(os.environ.get("DEEPNETS_BENCH_SHARED_DATA")
+                   or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
 @pytest.fixture(scope="session")

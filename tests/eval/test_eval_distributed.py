@@ -52,15 +52,14 @@ def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
 
 
-def test_two_ranks_write_the_merged_run(mock_root, tmp_path):
+def test_two_ranks_write_the_merged_run(mock_root, tmp_path, untimed):
     res = _torchrun(["--mock", "--method", "kaiming", "--root", str(mock_root), "--quiet",
                      "--out", "dist.json"], tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     merged = load_results(tmp_path / "dist.json")
     full = evaluate("kaiming", EvalConfig(mock=True, root=mock_root, out=tmp_path / "one.json",
                                           progress=False))
-    strip = lambda recs: [r.model_dump(exclude={"predict_time_s"}) for r in recs]  # noqa: E731
-    assert strip(merged.records) == strip(full.records)
+    assert untimed(merged.records) == untimed(full.records)
     assert merged.protocol.extra["merged"] == {"rule": "macs-lpt-1", "shards": 2,
                                                "devices": ["cpu", "cpu"]}
     shards = [load_results(tmp_path / f"dist-shard{k}of2.json") for k in (1, 2)]

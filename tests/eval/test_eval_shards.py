@@ -114,22 +114,13 @@ def runs(mock_root, tmp_path_factory):
     return full, paths
 
 
-def _strip(records):
-    out = []
-    for rec in records:
-        data = rec.model_dump(mode="json")
-        data.pop("predict_time_s")
-        out.append(data)
-    return out
-
-
-def test_three_merged_shards_equal_the_unsharded_run(runs, tmp_path):
+def test_three_merged_shards_equal_the_unsharded_run(runs, tmp_path, untimed):
     full, paths = runs
     shards = [load_results(p) for p in paths]
     assert sorted(len(s.records) for s in shards) == [1, 1, 2]
     assert {s.protocol.extra["shard"]["rule"] for s in shards} == {RULE}
     merged, target = merge_files(list(reversed(paths)), tmp_path / "merged.json")
-    assert _strip(merged.records) == _strip(full.records)
+    assert untimed(merged.records) == untimed(full.records)
     assert [r.index for r in merged.records] == [0, 1, 2, 3]
     for key in ("top1", "top5"):
         assert getattr(merged.aggregates, key) == getattr(full.aggregates, key)
@@ -232,7 +223,7 @@ def test_merge_refuses_its_own_input_as_output(runs, tmp_path):
         merge_files([a, a, b], tmp_path / "m.json")
 
 
-def test_cli_shard_default_out_and_merge(mock_root, tmp_path, monkeypatch, runs):
+def test_cli_shard_default_out_and_merge(mock_root, tmp_path, monkeypatch, runs, untimed):
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     for k in (1, 2, 3):
@@ -244,6 +235,6 @@ def test_cli_shard_default_out_and_merge(mock_root, tmp_path, monkeypatch, runs)
     res = runner.invoke(main, ["merge", *names])
     assert res.exit_code == 0, res.output
     assert "merged 3 shards: 4 architectures" in res.output
-    assert _strip(load_results("kaiming-test-mock.json").records) == _strip(runs[0].records)
+    assert untimed(load_results("kaiming-test-mock.json").records) == untimed(runs[0].records)
     res = runner.invoke(main, ["merge", names[0], names[1]])
     assert res.exit_code == 2 and "error: shard 3/3 missing" in res.output
