@@ -38,6 +38,9 @@ from pydantic import (
 from deepnetsbench.errors import BenchError
 
 SCHEMA_VERSION = "1.0"
+#: Version of the evaluation protocol. 2: ``predict`` runs in an isolated worker process and
+#: its time no longer includes loading the output (protocol.extra.isolation / timing).
+PROTOCOL_VERSION = "2"
 SUITES = ("deepnets1m", "episodes-intra", "episodes-inter")
 DEFAULT_N_BOOT = 10000
 DEFAULT_BOOT_SEED = 0
@@ -581,8 +584,9 @@ def example_results(method: str = "example", n: int = 8, seed: int = 0, *,
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
     return Results(
         suite=suite,
-        protocol=Protocol(version="1", split=split, dataset=dataset, num_classes=10, image_size=32,
-                          eval_images=10000, device="cpu"),
+        protocol=Protocol(version=PROTOCOL_VERSION, split=split, dataset=dataset,
+                          num_classes=10, image_size=32, eval_images=10000, device="cpu",
+                          extra={"isolation": "process"}),
         split=SplitInfo(name=split, sha256=split_sha256, generator_version="1", num_items=n),
         dataset=DatasetInfo(name=dataset, content_sha256=dataset_sha256, num_test=10000),
         method=MethodInfo(name=method, version="1.0", url="https://example.org/code",

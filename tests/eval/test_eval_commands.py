@@ -90,13 +90,19 @@ def test_default_out():
     assert default_out("runs/my ghn.py", "wide", "cifar10", True) == "my_ghn-wide-mock.json"
 
 
-def test_ctrl_c_keeps_done_work_and_exits_130(cli, mock_root, tmp_path):
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_and_sigterm_keep_done_work_and_exit_130(cli, mock_root, tmp_path, monkeypatch,
+                                                        sig):
+    # The method runs in a worker; it signals the evaluator (this process) as a terminal's
+    # Ctrl-C or a job scheduler's SIGTERM would, then waits to be stopped.
+    monkeypatch.setenv("DNB_PARENT", str(__import__("os").getpid()))
     (tmp_path / "stop.py").write_text(
-        "import math, torch\n"
+        "import os, signal, time\n"
         "class Method:\n"
         "    def predict(self, model, task):\n"
         "        if task.arch.index == 3:\n"
-        "            raise KeyboardInterrupt\n"
+        f"            os.kill(int(os.environ['DNB_PARENT']), signal.{sig})\n"
+        "            time.sleep(60)\n"
         "        return None\n")
     r = cli("eval", "--mock", "--method", "stop.py", "--root", str(mock_root), "--arch", "1,3",
             "--out", "s.json", "--quiet")
