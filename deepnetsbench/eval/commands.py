@@ -129,6 +129,12 @@ def _hooks(suite: str, speedup: str | None, train_budget: str | None, finetune_e
 @click.option("--distributed", is_flag=True,
               help="One shard per torchrun rank, each on its own device; rank 0 merges into "
                    "--out (implied under torchrun with more than one process).")
+@click.option("--in-process", "in_process", is_flag=True,
+              help="Debugging: run predict() inside the evaluator instead of its isolated "
+                   "worker (full tracebacks, debuggers); the results cannot be submitted.")
+@click.option("--verify", is_flag=True,
+              help="Hash the split file even when it is large (the TRAIN split); smaller "
+                   "files are always hashed.")
 def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str,
              dataset: str | None, target: str | None, suite_file: str | None,
              speedup: str | None, train_budget: str | None, finetune_epochs: float,
@@ -136,7 +142,7 @@ def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str,
              device: str, limit: int | None, arch: tuple[str, ...], seed: int, out: str | None,
              root: str | None, batch_size: int, time_limit: float, eval_images: int | None,
              no_flops: bool, mock: bool, restart: bool, quiet: bool, shard: str | None = None,
-             distributed: bool = False) -> None:
+             distributed: bool = False, in_process: bool = False, verify: bool = False) -> None:
     """Evaluate a parameter-prediction method on a DeepNets-1M split or an episode suite."""
     from rich.console import Console
 
@@ -163,7 +169,8 @@ def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str,
         out=out or default_out(method, split, dataset or ("cifar10" if not episodes else None),
                                mock, suite, target), root=root,
         batch_size=batch_size, time_limit=time_limit or None, eval_images=eval_images,
-        mock=mock, restart=restart, flops=not no_flops, progress=not quiet)
+        mock=mock, restart=restart, flops=not no_flops, progress=not quiet,
+        isolation="in-process" if in_process else "process", verify=verify)
     from deepnetsbench.eval.distributed import evaluate_split, wants_distributed
 
     if shard or wants_distributed(distributed):
@@ -183,6 +190,18 @@ def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str,
     console.print(f"results: {cfg.out}" + (f"  (journal: {journal})" if journal.exists() else ""))
     if results.notes:
         console.print(f"[yellow]{results.notes}[/]")
+    _fail_if_nothing_succeeded(results)
+
+
+def _fail_if_nothing_succeeded(results) -> None:
+    """A run in which no architecture succeeded is an error (exit status 2), not a result."""
+    agg = results.aggregates
+    if agg.n and not agg.n_ok:
+        first = next((r.error for r in results.records if r.error), "")
+        raise BenchError(f"no architecture succeeded ({agg.n_failed} of {agg.n} failed; the "
+                         f"first: {first[:300]})",
+                         "fix the method (every error is in the results file), or debug it "
+                         "with --in-process on one architecture (--arch 0)")
 
 
 @click.command("new-method")
