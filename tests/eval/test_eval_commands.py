@@ -54,15 +54,23 @@ def test_syntax_error_is_one_line_exit_2(cli, mock_root, tmp_path):
     assert "bad.py:2" in lines[0] and "Traceback" not in r.output
 
 
-def test_raising_method_gives_failed_records_and_clean_exit(cli, mock_root, tmp_path):
+def test_raising_method_gives_failed_records_and_exit_2_when_nothing_succeeded(
+        cli, mock_root, tmp_path):
     (tmp_path / "boom.py").write_text(
-        "class Method:\n    def predict(self, model, task):\n        raise RuntimeError('x')\n")
+        "class Method:\n    def predict(self, model, task):\n"
+        "        if task.arch.index == 1:\n            raise RuntimeError('x')\n")
     r = cli("eval", "--mock", "--method", "boom.py", "--root", str(mock_root), "--arch", "1",
             "--out", "boom.json")
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 2, r.output  # nothing succeeded: an error, with the results kept
     assert "1 (0 ok, 1 failed)" in r.output
+    assert "error: no architecture succeeded (1 of 1 failed; the first: predict raised " \
+           "RuntimeError: x" in r.output
     rec = load_results(tmp_path / "boom.json").records[0]
-    assert rec.status == "failed" and "boom.py:3" in rec.error
+    assert rec.status == "failed" and "boom.py:4" in rec.error
+    r = cli("eval", "--mock", "--method", "boom.py", "--root", str(mock_root), "--arch", "1,3",
+            "--out", "boom.json")
+    assert r.exit_code == 0, r.output  # one failure among successes is a result
+    assert "2 (1 ok, 1 failed)" in r.output
 
 
 def test_bad_arch_and_options_are_one_line(cli, mock_root):
