@@ -40,8 +40,8 @@ def build_cmd(splits, suite, num, workers, seed, root):
 @click.option("--split", "splits", multiple=True, type=click.Choice(ALL_SPLITS))
 @_root
 def info_cmd(splits, root):
-    """Table of the splits (and episode suites) in the cache: counts, parameters, nodes,
-    versions, sha256."""
+    """Table of the splits (and episode suites, and image datasets) in the cache: counts,
+    parameters, nodes, versions, sha256."""
     from rich.console import Console
     from rich.table import Table
 
@@ -76,6 +76,9 @@ def info_cmd(splits, root):
 
         for path in sorted(episodes_dir(root).glob("*.h5")):
             console.print(describe_suite(path))
+        from deepnetsbench.data.commands import image_table
+
+        console.print(image_table(root))  # classes, sizes and content hashes
 
 
 @click.command("convert-ppuda")
