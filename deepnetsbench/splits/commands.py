@@ -40,8 +40,10 @@ def build_cmd(splits, suite, num, workers, seed, root):
 @click.option("--split", "splits", multiple=True, type=click.Choice(ALL_SPLITS))
 @_root
 def info_cmd(splits, root):
-    """Table of the splits (and episode suites, and image datasets) in the cache: counts,
-    parameters, nodes, versions, sha256."""
+    """Table of the splits (and episode suites) in the cache: counts, parameters, nodes,
+    versions, sha256.
+
+    Also lists the cached image datasets (classes, sizes, content hashes)."""
     from rich.console import Console
     from rich.table import Table
 
