@@ -349,3 +349,29 @@ def test_outer_alarm_timer_and_handler_survive(run_eval):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_mock_run_restarts_when_the_method_file_changed(mock_root, method_file, tmp_path,
+                                                        capsys):
+    """The template's loop: edit the method, re-run `eval --mock`. Only the file's content
+    may differ; any other difference is still refused."""
+    from rich.console import Console
+
+    from deepnetsbench.eval.runner import EvalConfig, open_mock, run_evaluation
+
+    def run(**kw):
+        cfg = EvalConfig(mock=True, root=mock_root, out=tmp_path / "m.json", archs=[1],
+                         progress=False, **kw)
+        suite, images, size = open_mock("test", root=mock_root)
+        return run_evaluation(str(path), suite, images, cfg, size,
+                              console=Console(stderr=True, width=300))
+
+    path = method_file(probe("return kaiming(model)"))
+    first = run()
+    path.write_text(probe("return kaiming(model)  # edited"))
+    second = run()
+    assert "the method changed since" in capsys.readouterr().err
+    assert second.method.file_sha256 != first.method.file_sha256
+    assert [r.status for r in second.records] == ["ok"]
+    with pytest.raises(BenchError, match="different run"):
+        run(seed=9)  # not the method: refused as before
