@@ -54,23 +54,24 @@ def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def test_two_ranks_write_the_merged_run(mock_root, tmp_path, untimed):
     res = _torchrun(["--mock", "--method", "kaiming", "--root", str(mock_root), "--quiet",
-                     "--out", "dist.json"], tmp_path)
+                     "--arch", "1,2,3", "--out", "dist.json"], tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     merged = load_results(tmp_path / "dist.json")
     full = evaluate("kaiming", EvalConfig(mock=True, root=mock_root, out=tmp_path / "one.json",
-                                          progress=False))
+                                          archs=[1, 2, 3], progress=False))
     assert untimed(merged.records) == untimed(full.records)
     assert merged.protocol.extra["merged"] == {"rule": "macs-lpt-1", "shards": 2,
                                                "devices": ["cpu", "cpu"]}
     shards = [load_results(tmp_path / f"dist-shard{k}of2.json") for k in (1, 2)]
-    assert sorted(r.index for s in shards for r in s.records) == [0, 1, 2, 3]
+    assert sorted(r.index for s in shards for r in s.records) == [1, 2, 3]
+    assert merged.protocol.extra["architectures"] == [1, 2, 3]
     assert res.stdout.count("results: ") == 1  # only rank 0 reports
 
 
 def test_a_failing_rank_stops_the_run_with_its_reason(mock_root, tmp_path):
     (tmp_path / "m.py").write_text(FAILING_ON_RANK_1)
     res = _torchrun(["--mock", "--method", "m.py", "--root", str(mock_root), "--quiet",
-                     "--out", "dist.json"], tmp_path)
+                     "--arch", "1,3", "--out", "dist.json"], tmp_path)
     assert res.returncode != 0
     out = res.stdout + res.stderr
     assert "rank 1 (shard 2/2) failed: method setup failed" in out
