@@ -25,7 +25,8 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,28 @@ def _context():
     return mp.get_context("spawn")
 
 
+@contextmanager
+def _without_main() -> Iterator[None]:
+    """Start a worker without re-importing the evaluator's ``__main__``: a script that calls
+    the evaluator at top level (no ``if __name__ == "__main__"``) must not run again inside
+    the worker. The worker needs nothing from it."""
+    from multiprocessing import spawn
+
+    real = spawn.get_preparation_data
+
+    def prepare(name: str) -> dict:
+        data = real(name)
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+        return data
+
+    spawn.get_preparation_data = prepare
+    try:
+        yield
+    finally:
+        spawn.get_preparation_data = real
+
+
 def _private_dir() -> Path:
     shm = Path("/dev/shm")
     base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
@@ -243,7 +266,8 @@ class WorkerPredictor(Predictor):
         parent, child = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=worker_main, args=(child, self._config()),
                            name="deepnets-bench-method", daemon=False)
-        proc.start()
+        with _without_main():
+            proc.start()
         child.close()
         self.proc, self.conn = proc, parent
         self._finalizer.detach()

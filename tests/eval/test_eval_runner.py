@@ -375,3 +375,18 @@ def test_mock_run_restarts_when_the_method_file_changed(mock_root, method_file, 
     assert [r.status for r in second.records] == ["ok"]
     with pytest.raises(BenchError, match="different run"):
         run(seed=9)  # not the method: refused as before
+
+
+def test_script_without_main_guard_runs(mock_root, tmp_path):
+    """The worker never re-imports the evaluator's __main__: a plain script that evaluates
+    at top level must not run again inside it."""
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "from deepnetsbench.eval.runner import EvalConfig, evaluate\n"
+        f"res = evaluate('kaiming', EvalConfig(mock=True, root={str(mock_root)!r}, archs=[1],\n"
+        f"               out={str(tmp_path / 'p.json')!r}, progress=False))\n"
+        "print('records', len(res.records), res.records[0].status)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("records 1 ok") == 1
