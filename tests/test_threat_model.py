@@ -33,6 +33,8 @@ ATTACKS = {
         ("leaderboard/test_leaderboard_threats.py", "test_relabelled_partial_run_is_refused"),
     "byte flipped in the split file with its mtime restored":
         ("splits/test_splits_threats.py", "test_flipped_byte_with_restored_mtime_is_detected"),
+    "an episode suite edited with its mtime restored":
+        ("splits/test_splits_threats.py", "test_episode_suites_are_verified_by_content"),
     "another split with the official hash written into its manifest":
         ("splits/test_splits_threats.py", "test_manifest_claim_is_not_trusted"),
     "h5py read error mid-run is a traceback":

@@ -109,3 +109,26 @@ def test_read_error_mid_run_is_one_line(built, tmp_path):
     assert all("corrupt or unreadable" in e and "\n" not in e for e in errors), errors[:2]
     with pytest.raises(BenchError, match="corrupt or was modified"):
         DeepNets1M("test", root=tmp_path)  # and with verification, before anything runs
+
+
+def test_episode_suites_are_verified_by_content(tmp_path):
+    """Episode-suite files get the same check (they are small: hashed every time)."""
+    from deepnetsbench.data import synthetic_dataset
+    from deepnetsbench.episodes import EpisodeConfig, build_suite
+    from deepnetsbench.episodes.suite import EpisodeSuite
+
+    src = synthetic_dataset(20, 12, n_train=600, n_test=200, seed=3)
+    src.name = "synsrc"
+    cfg = EpisodeConfig(kind="episodes-intra", ways=4, shots=3, queries=3, train_episodes=4,
+                        val_episodes=2, test_episodes=3, pools=(12, 4, 4), image_size=16,
+                        targets=("convnet4",))
+    path = build_suite(cfg, src, out=tmp_path / "suites" / "intra.h5")
+    suite = EpisodeSuite(path, datasets=[src])
+    assert suite.sha256 == file_sha256(path)
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(BenchError, match="corrupt or was modified"):
+        EpisodeSuite(path, datasets=[src])
