@@ -83,6 +83,7 @@ def render_cmd(board: str | None, releases: str | None) -> None:
 def show_cmd(board: str, suite: str | None, split: str | None, dataset: str | None) -> None:
     """Print the leaderboard tables."""
     from rich.console import Console
+    from rich.markup import escape  # submitted names are text, not console markup
     from rich.table import Table as RichTable
 
     from deepnetsbench.leaderboard.board import (
@@ -107,14 +108,14 @@ def show_cmd(board: str, suite: str | None, split: str | None, dataset: str | No
                       else f"no entries in {board} yet")
         return
     for t in tables:
-        rt = RichTable(title=t.title, title_justify="left")
+        rt = RichTable(title=escape(t.title), title_justify="left")
         for name, right in [("Rank", True), ("Method", False), ("Top-1 (%)", True),
                             ("95% CI", True), ("Top-5 (%)", True), ("Pred. time", True),
                             ("Speed-up", True), ("Fine-tuned", True), ("Params", True),
                             ("Failed", True), ("Date", False), ("Status", False)]:
             rt.add_column(name, justify="right" if right else "left")
         for r in t.rows:
-            rt.add_row(str(r.rank), f"{r.method} {r.version}".strip(), fmt_mean_se(r.top1),
+            rt.add_row(str(r.rank), escape(f"{r.method} {r.version}".strip()), fmt_mean_se(r.top1),
                        fmt_ci(r.top1), fmt_mean_se(r.top5), fmt_seconds(r.predict_time_s.mean),
                        fmt_speedup(r.speedup, r.speedup_lower_bound), fmt_mean_se(r.finetune_top1),
                        fmt_count(r.method_params), f"{r.n_failed}/{r.n}", r.date,

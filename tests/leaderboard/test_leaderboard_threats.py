@@ -188,3 +188,11 @@ def test_a_real_mock_run_is_refused_as_mock(tmp_path, releases):
     with pytest.raises(BenchError, match="results of a --mock run"):
         validate(tmp_path / "mock.json", None)
     assert load_results(tmp_path / "mock.json").protocol.extra["isolation"] == "process"
+
+
+def test_show_prints_names_as_text(tmp_path, releases, make, write, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    submit(write(tmp_path / "r.json", make("[bold]x[/] [/]")), tmp_path / "lb")
+    out = CliRunner().invoke(main, ["leaderboard", "show", "--dir", str(tmp_path / "lb")])
+    assert out.exit_code == 0, out.output  # console markup in a name neither crashes ...
+    assert "[bold]x[/] [/]" in out.output  # ... nor styles: it is printed as it is
