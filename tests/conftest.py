@@ -41,6 +41,10 @@ SLOW = {
     "tests/graph/test_graph_torchvision.py::test_predefined_model_gets_a_graph[regnet_y_128gf]":
         "builds a 644 M-parameter model (~14 s)",
     "tests/leaderboard/test_leaderboard_browser.py": "starts headless Chromium (~17 s)",
+    "tests/eval/test_eval_runner.py::test_resume_after_sigkill":
+        "an eval subprocess killed mid-run, then resumed (~5-10 s)",
+    "tests/data/test_data_importer.py::test_224px_import_streams_in_bounded_memory":
+        "imports a large 224 px archive to bound its memory (~12 s)",
     # The dev loop keeps test/bnfree/val; the other splits trace the same code on bigger nets.
     "tests/graph/test_graph_equivalence.py::test_traced_equals_derived[train]": "~6 s",
     "tests/graph/test_graph_equivalence.py::test_traced_equals_derived[wide]": "~4 s",
