@@ -238,3 +238,33 @@ def test_cli_shard_default_out_and_merge(mock_root, tmp_path, monkeypatch, runs,
     assert untimed(load_results("kaiming-test-mock.json").records) == untimed(runs[0].records)
     res = runner.invoke(main, ["merge", names[0], names[1]])
     assert res.exit_code == 2 and "error: shard 3/3 missing" in res.output
+
+
+def test_merged_shards_of_a_released_split_are_accepted_by_the_leaderboard(tmp_path):
+    """Not a mock: a generated split and a cached dataset registered as releases; two shards
+    are each refused (incomplete), their merge is accepted."""
+    from dataclasses import replace
+
+    from deepnetsbench.data import synthetic_dataset
+    from deepnetsbench.data.cache import cache_path, write_cache
+    from deepnetsbench.leaderboard.entries import check_results
+    from deepnetsbench.releases import register_dataset_file, register_split_file
+    from deepnetsbench.splits import generate_split
+
+    root, releases = tmp_path / "root", tmp_path / "releases.json"
+    split_file = generate_split("test", 2, root=root)
+    images = replace(synthetic_dataset(10, 32, n_train=64, n_test=64, seed=1), name="toy")
+    write_cache(images, cache_path("toy", root))
+    register_split_file("test", split_file, path=releases)
+    register_dataset_file("toy", cache_path("toy", root), path=releases)
+    paths = []
+    for k in (1, 2):
+        cfg = EvalConfig(split="test", dataset="toy", root=root, progress=False,
+                         out=tmp_path / f"toy-shard{k}of2.json", flops=False)
+        shard = evaluate_shard("kaiming", cfg, Shard(k, 2))
+        with pytest.raises(BenchError, match="incomplete run: 1 of 2 architectures missing"):
+            check_results(shard, releases)
+        paths.append(cfg.out)
+    merged, _ = merge_files(paths)
+    check_results(merged, releases)  # raises if the leaderboard would refuse it
+    assert [r.status for r in merged.records] == ["ok", "ok"]
