@@ -207,7 +207,7 @@ def evaluate_shard(method_spec: str, cfg: Any, shard: Shard,
 #: Fields that may differ between the shards of one run (everything else must be equal).
 _PER_SHARD = {"records", "aggregates", "started_at", "finished_at", "notes"}
 _PER_SHARD_EXTRA = {"shard", "architectures", "complete"}
-_HARDWARE = ("device", "gpu", "cpu")
+_HARDWARE = ("device", "gpu", "cpu", "platform")  # may differ between nodes; listed
 
 
 def _comparable(res: Any) -> dict[str, Any]:
@@ -267,13 +267,12 @@ def merge_results(shards: Sequence[tuple[str, Any]]):
     tags = []
     for name, res in shards:
         tag = res.protocol.extra.get("shard")
+        if not res.protocol.extra.get("complete", False):  # an interrupted shard is untagged
+            raise BenchError(f"{name} is incomplete: {len(res.records)} architectures "
+                             "evaluated", "re-run that shard's command to resume it, then merge")
         if not isinstance(tag, dict) or tag.get("rule") != RULE:
             raise BenchError(f"{name} is not a shard result (no protocol.extra.shard of rule "
                              f"{RULE})", "run it with eval --shard K/N, or drop it")
-        if not res.protocol.extra.get("complete", False):
-            raise BenchError(f"{name} (shard {tag['index']}/{tag['count']}) is incomplete: "
-                             f"{len(res.records)} architectures evaluated",
-                             "re-run that shard's command to resume it, then merge")
         tags.append(tag)
 
     name0, res0 = shards[0]
