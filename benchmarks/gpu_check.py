@@ -16,7 +16,9 @@ the JSON, and makes the exit status 1; a device that is not there stops the run 
 4. ``resnet50_latency``: GHN-2 predicting all of ResNet-50's parameters through the method
    plugin, with the graph given and with the graph traced inside the call;
 5. ``ddp``: one DistributedDataParallel training step over NCCL (gloo on CPU) in one process,
-   plus an all-reduce and a broadcast.
+   plus an all-reduce and a broadcast;
+6. ``torchrun_eval``: ``torchrun -m deepnetsbench eval --distributed`` with one rank on the
+   device (2 mock nets): the rank's device and rank 0's merged results file.
 
 ``--quick`` shrinks every check (2 nets, 128 images, 2 small training steps, 1 repeat) so
 that the CPU run takes seconds. Images: ``--data`` (a CIFAR-10 archive, e.g. carried into
@@ -45,7 +47,7 @@ if str(REPO) not in sys.path:  # a clean checkout runs without installing the pa
 
 import torch  # noqa: E402
 
-CHECKS = ("environment", "evaluator", "ghn2_train", "resnet50_latency", "ddp")
+CHECKS = ("environment", "evaluator", "ghn2_train", "resnet50_latency", "ddp", "torchrun_eval")
 DATA_CANDIDATES = (REPO / ".data" / "cifar10.tar.gz", REPO.parent / "shared" / "data" / "cifar10.tar.gz")
 
 
@@ -301,9 +303,37 @@ def check_ddp(ctx: dict) -> dict:
         dist.destroy_process_group()
 
 
+def check_torchrun_eval(ctx: dict) -> dict:
+    """``torchrun -m deepnetsbench eval --distributed`` with one rank on the device (mock
+    nets): the rank's device, its shard and rank 0's merged file."""
+    import subprocess
+
+    from deepnetsbench.results import load_results
+
+    dev = ctx["device"]
+    out = Path(ctx["root"]) / "gpu_check_runs" / "torchrun.json"
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "1",
+           "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), "-m",
+           "deepnetsbench", "eval", "--distributed", "--mock", "--method", "kaiming", "--quiet",
+           "--device", dev.type, "--root", ctx["root"], "--arch", "1,3", "--restart",
+           "--out", str(out)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    wall = time.perf_counter() - t0
+    _require(proc.returncode == 0, f"torchrun exited {proc.returncode}: "
+             + (proc.stderr or proc.stdout)[-600:])
+    res = load_results(out)
+    _require(res.protocol.device.startswith(dev.type), f"the rank ran on {res.protocol.device}")
+    _require(res.protocol.extra.get("merged", {}).get("shards") == 1, "rank 0 wrote no merge")
+    return {"wall_s": round(wall, 2), "rank_device": res.protocol.device,
+            "gpu": res.environment.gpu, "records": len(res.records)}
+
+
 RUNNERS = {"environment": check_environment, "evaluator": check_evaluator,
            "ghn2_train": check_ghn2_train, "resnet50_latency": check_resnet50_latency,
-           "ddp": check_ddp}
+           "ddp": check_ddp, "torchrun_eval": check_torchrun_eval}
 
 
 # ----------------------------------------------------------------------------- driver

@@ -33,6 +33,7 @@ def test_quick_cpu_run_passes_every_check(gpu_check, tmp_path, one_thread):
     assert checks["ghn2_train"]["steps"] == 2 and checks["ghn2_train"]["params_device"] == "cpu"
     assert checks["resnet50_latency"]["params"] == 23_528_522
     assert checks["ddp"]["backend"] == "gloo"
+    assert checks["torchrun_eval"]["rank_device"] == "cpu" and checks["torchrun_eval"]["records"] == 2
 
 
 def test_a_broken_check_fails_loudly(gpu_check, tmp_path, monkeypatch, capsys):
