@@ -364,7 +364,11 @@ class WorkerPredictor(Predictor):
                    "dataset": job.dataset, "seed": job.seed,
                    "support": None if job.support is None else
                    tuple(t.detach().to("cpu") for t in job.support)}
-        self.conn.send(payload)
+        try:
+            self.conn.send(payload)
+        except OSError:  # the warm worker went away since the last job: one fresh start
+            self.start()
+            self.conn.send(payload)
         self._pending = True
 
     def cancel(self) -> None:
@@ -397,7 +401,11 @@ class WorkerPredictor(Predictor):
         nbytes = sum(math.prod(s) * 4 for s, _ in expected.values())
         allowance = 2.0 + nbytes / TRANSFER_RATE
         t0 = time.perf_counter()
-        self.conn.send("go")
+        try:
+            self.conn.send("go")
+        except OSError:
+            self.close_worker()
+            raise PredictFailure("the method's worker died before predict") from None
         try:
             msg = self._recv(None if limit is None else limit + allowance)
         except TimeoutError:
