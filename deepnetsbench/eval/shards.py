@@ -95,8 +95,8 @@ def arch_costs(suite: Any, indices: Sequence[int], dataset: str | None = "cifar1
     costs = []
     for i in indices:
         rec = suite[i]
-        rec_size = max(size, int(getattr(rec, "image_size", 0) or 0))
-        costs.append(spec_macs(rec.spec, classes, size) if rec.spec is not None
+        rec_size = max(size, int(getattr(rec, "image_size", 0) or 0))  # as the evaluator builds it
+        costs.append(spec_macs(rec.spec, classes, rec_size) if rec.spec is not None
                      else _module_macs(rec, classes, rec_size))
     return costs
 
