@@ -282,7 +282,8 @@ def decode_to_cache(path: Path, name: str, target: Path, *, mode: str | None,
             for split in ("test", "train"):
                 writer.write_split(split, _blocks(spool, order[split], h, w, channels),
                                    labels[split])
-            _check_known(path, name, len(classes), (h, w), image_size, writer.content_sha256)
+            _check_known(path, name, len(classes), (h, w), image_size,
+                         writer.content_sha256 if train_per_class is None else None)
             info = DATASETS.get(name)
             if info is not None and info.channels == channels:
                 mean, std = info.mean, info.std
@@ -306,8 +307,10 @@ def decode_to_cache(path: Path, name: str, target: Path, *, mode: str | None,
 
 
 def _check_known(path: Path, name: str, num_classes: int, hw: tuple[int, int],
-                 image_size: int | None, content_sha256: str) -> None:
-    """An archive imported under a registered name must be that dataset."""
+                 image_size: int | None, content_sha256: str | None) -> None:
+    """An archive imported under a registered name must be that dataset. ``content_sha256``
+    is None for a deliberate subset (``train_per_class``), which cannot match a release and
+    which no leaderboard accepts anyway (its hash is not released)."""
     info = DATASETS.get(name)
     if info is None:
         return
@@ -317,7 +320,7 @@ def _check_known(path: Path, name: str, num_classes: int, hw: tuple[int, int],
     if info.image_size is not None and image_size is None and hw != (info.image_size,) * 2:
         problems.append(f"{hw[1]}x{hw[0]} images, {name}'s are "
                         f"{info.image_size}x{info.image_size}")
-    if not problems:
+    if not problems and content_sha256 is not None:
         from deepnetsbench.releases import load_releases
 
         released = load_releases()["datasets"].get(name) or {}

@@ -141,6 +141,10 @@ def test_from_checks_a_registered_dataset(tmp_path, h):
     assert r.exit_code == 2 and "is none of the 1 released cifar10 contents" in r.output
     r = _download(root, ten, "cifar10-custom")  # under its own name it is welcome
     assert r.exit_code == 0, r.output
+    # a deliberate subset cannot have a released content: shape and classes are checked
+    subset = load_archive(ten, name="cifar10", root=root, progress=False, workers=0,
+                          train_per_class=1)
+    assert subset.num_classes == 10 and len(subset.train_x) == 10
     assert not list((root / "images").glob(".*"))  # no temporary file left behind
 
 
