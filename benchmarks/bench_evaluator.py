@@ -27,13 +27,13 @@ import torch
 from torch.nn.modules.batchnorm import _NormBase
 
 from deepnetsbench.data.synthetic import synthetic_dataset
-from deepnetsbench.eval import runner
+from deepnetsbench.eval import scoring
 from deepnetsbench.eval.builtin import KaimingInit
+from deepnetsbench.eval.inputs import _narrow
 from deepnetsbench.eval.methods import Task, load_method
 from deepnetsbench.eval.runner import (
     ArchSuite,
     EvalConfig,
-    _narrow,
     arch_seed,
     run_evaluation,
 )
@@ -50,8 +50,8 @@ def _timed_accuracy(*args, **kwargs):
     return out
 
 
-_evaluate_accuracy = runner.evaluate_accuracy
-runner.evaluate_accuracy = _timed_accuracy
+_evaluate_accuracy = scoring.evaluate_accuracy  # the evaluator scores in its own process
+scoring.evaluate_accuracy = _timed_accuracy
 
 
 def bare_loop(suite: ArchSuite, images, n_archs: int, seed: int, batch: int,

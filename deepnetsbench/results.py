@@ -22,25 +22,60 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from deepnetsbench.errors import BenchError
 
 SCHEMA_VERSION = "1.0"
+#: Version of the evaluation protocol. 2: ``predict`` runs in an isolated worker process and
+#: its time no longer includes loading the output (protocol.extra.isolation / timing).
+PROTOCOL_VERSION = "2"
 SUITES = ("deepnets1m", "episodes-intra", "episodes-inter")
 DEFAULT_N_BOOT = 10000
 DEFAULT_BOOT_SEED = 0
 
 Suite = Literal["deepnets1m", "episodes-intra", "episodes-inter"]
 
+#: Results files larger than this are refused unread (a full evaluation split is < 2 MB).
+MAX_RESULTS_BYTES = 16 << 20
+#: Deepest nesting of objects/arrays accepted in a results file (the schema needs ~6).
+MAX_JSON_DEPTH = 32
+
+
+def _finite_tree(value: Any) -> Any:
+    """Refuse NaN/Infinity anywhere in free-form data: JSON has no such numbers, and one
+    of them made the whole static page unparsable."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"non-finite number {v!r} (JSON allows finite numbers only)")
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend(v)
+    return value
+
+
+#: A free-form JSON object (``extra`` dicts): any content, but finite numbers only.
+JSONDict = Annotated[dict[str, Any], AfterValidator(_finite_tree)]
+
 
 class _Model(BaseModel):
     # Unknown keys are refused: a typo in a hand-made file must not pass silently.
-    # Free-form data goes in the ``extra`` dicts.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Free-form data goes in the ``extra`` dicts. NaN/Infinity are refused everywhere.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class Protocol(_Model):
@@ -57,7 +92,7 @@ class Protocol(_Model):
     seed: int = 0
     time_limit_s: float | None = Field(default=None, description="Per-architecture time limit.")
     device: str = Field(description="Device the predictions and evaluation ran on (cpu, cuda:0).")
-    extra: dict[str, Any] = Field(default_factory=dict)
+    extra: JSONDict = Field(default_factory=dict)
 
 
 class SplitInfo(_Model):
@@ -133,8 +168,8 @@ class Record(_Model):
     num_params: int | None = Field(default=None, ge=0)
     flops: int | None = Field(default=None, ge=0)
     speedup: SpeedupRecord | None = None
-    finetune: dict[str, Any] | None = None
-    extra: dict[str, Any] = Field(default_factory=dict)
+    finetune: JSONDict | None = None
+    extra: JSONDict = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _status_consistent(self) -> Record:
@@ -322,8 +357,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def results_to_json(results: Results) -> str:
-    """Canonical JSON text of a Results (stable key order, 2-space indent)."""
-    return json.dumps(results.model_dump(mode="json"), indent=2, sort_keys=False) + "\n"
+    """Canonical JSON text of a Results (stable key order, 2-space indent, strict JSON)."""
+    return json.dumps(results.model_dump(mode="json"), indent=2, sort_keys=False,
+                      allow_nan=False) + "\n"
 
 
 def save_results(results: Results, path: str | os.PathLike) -> Path:
@@ -332,10 +368,18 @@ def save_results(results: Results, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def one_line_text(text: Any, limit: int = 80) -> str:
+    """``text`` safe to quote in a one-line message: whitespace and control characters
+    collapsed, shortened to ``limit`` characters."""
+    s = "".join(c if c.isprintable() else " " for c in str(text))
+    s = " ".join(s.split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
 def _first_error(err: ValidationError) -> str:
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "<root>"
-    return f"field '{loc}': {first['msg']}" + (
+    loc = ".".join(one_line_text(p, 40) for p in first["loc"]) or "<root>"
+    return f"field '{loc}': {one_line_text(first['msg'], 200)}" + (
         f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else "")
 
 
@@ -348,22 +392,86 @@ def parse_results(data: Any, source: str = "<data>") -> Results:
                          "fix that field (see docs/results.md) or re-run the evaluator") from None
 
 
-def load_results(path: str | os.PathLike) -> Results:
-    """Read and validate a results JSON file."""
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict | list):
+            deepest = max(deepest, d)
+            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
+def loads_strict(data: bytes, source: str, max_depth: int = MAX_JSON_DEPTH,
+                 fix: str = "re-run the evaluator or restore the file") -> Any:
+    """Parse untrusted JSON bytes: UTF-8 only, no NaN/Infinity, no duplicate keys, nesting at
+    most ``max_depth``; every problem is a one-line BenchError naming ``source``."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BenchError(f"{source} is not UTF-8 text (invalid byte at offset {err.start})",
+                         fix) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        value = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as err:
+        raise BenchError(f"{source} is not JSON (line {err.lineno}, column {err.colno}: "
+                         f"{err.msg})", fix) from None
+    except RecursionError:
+        raise BenchError(f"{source} nests deeper than {max_depth} levels", fix) from None
+    except ValueError as err:
+        raise BenchError(f"{source} is not strict JSON ({err})", fix) from None
+    if _depth(value) > max_depth:
+        raise BenchError(f"{source} nests deeper than {max_depth} levels", fix)
+    return value
+
+
+def read_bounded(path: str | os.PathLike, what: str = "results file",
+                 max_bytes: int = MAX_RESULTS_BYTES) -> bytes:
+    """The bytes of ``path``, refusing files over ``max_bytes`` before reading them."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_bytes:
+                raise BenchError(f"{what} {path} is {size / 2**20:.1f} MiB, over the "
+                                 f"{max_bytes / 2**20:.0f} MiB limit",
+                                 "submit the file the evaluator wrote (a full split is "
+                                 "well under the limit); do not pad or merge files")
+            data = f.read(max_bytes + 1)
     except FileNotFoundError:
-        raise BenchError(f"results file {path} does not exist",
+        raise BenchError(f"{what} {path} does not exist",
                          "check the path (deepnets-bench eval prints where it wrote)") from None
+    except IsADirectoryError:
+        raise BenchError(f"{what} {path} is a folder", "pass the JSON file") from None
     except OSError as err:
-        raise BenchError(f"cannot read results file {path}: {err.strerror}",
+        raise BenchError(f"cannot read {what} {path}: {err.strerror}",
                          "check the file's permissions") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise BenchError(f"{path} is not JSON (line {err.lineno}, column {err.colno}: {err.msg})",
-                         "re-run the evaluator or restore the file") from None
+    if len(data) > max_bytes:  # grew while we read it
+        raise BenchError(f"{what} {path} is over the {max_bytes / 2**20:.0f} MiB limit",
+                         "submit the file the evaluator wrote")
+    return data
+
+
+def load_results(path: str | os.PathLike) -> Results:
+    """Read and validate a results JSON file (bounded size, strict JSON; see
+    :func:`loads_strict`)."""
+    path = Path(path)
+    data = loads_strict(read_bounded(path), str(path))
     return parse_results(data, str(path))
 
 
@@ -476,8 +584,9 @@ def example_results(method: str = "example", n: int = 8, seed: int = 0, *,
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
     return Results(
         suite=suite,
-        protocol=Protocol(version="1", split=split, dataset=dataset, num_classes=10, image_size=32,
-                          eval_images=10000, device="cpu"),
+        protocol=Protocol(version=PROTOCOL_VERSION, split=split, dataset=dataset,
+                          num_classes=10, image_size=32, eval_images=10000, device="cpu",
+                          extra={"isolation": "process"}),
         split=SplitInfo(name=split, sha256=split_sha256, generator_version="1", num_items=n),
         dataset=DatasetInfo(name=dataset, content_sha256=dataset_sha256, num_test=10000),
         method=MethodInfo(name=method, version="1.0", url="https://example.org/code",

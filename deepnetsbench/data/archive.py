@@ -1,8 +1,10 @@
 """Load image datasets from archives or folders of ``train/<class>/*`` and ``test/<class>/*``.
 
 The archive is streamed member by member (nothing is extracted to disk), images are decoded
-with Pillow in a small process pool, and the result is cached as uint8 HDF5 keyed by the
-archive's sha256, so only the first call pays for decoding.
+with Pillow in a small process pool and written to the uint8 HDF5 cache in bounded memory
+(:mod:`deepnetsbench.data.importer`), keyed by the archive's sha256, the decoding options
+and the class-names file, so only the first call pays for decoding. Any format Pillow reads
+in the common extensions is accepted (png, jpg, bmp, ppm/pgm/pbm, webp, tiff, gif).
 
 Order is made independent of the archive: classes are the sorted folder names (numerically
 when all are integers), images are sorted by (class, file name) and then shuffled with a
@@ -13,31 +15,26 @@ same ``content_sha256`` whatever the archive format.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import multiprocessing as mp
 import os
-import re
 import tarfile
 import zipfile
-import zlib
-from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
-from deepnetsbench.data.cache import cache_attrs, cache_path, read_cache, write_cache
-from deepnetsbench.data.images import ImageDataset, compute_stats
+from deepnetsbench.data.cache import cache_attrs, cache_path, read_cache
+from deepnetsbench.data.images import ImageDataset
+from deepnetsbench.data.importer import BATCH, ORDER_SEED, decode_to_cache
 from deepnetsbench.data.registry import DATASETS, canonical_name
 from deepnetsbench.download import file_hash
 from deepnetsbench.errors import BenchError
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar", ".zip")
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
-ORDER_SEED = 0  # the fixed shuffle of each split (see module docstring)
-BATCH = 1024  # images per decoding task
-_GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".pbm", ".pnm", ".webp",
+              ".tif", ".tiff", ".gif")
+IMPORT_VERSION = 2  # 2: colour decided per dataset, class names stored, streamed import
+__all__ = ["ARCHIVE_SUFFIXES", "BATCH", "IMAGE_EXTS", "ORDER_SEED", "archive_stem",
+           "import_archive", "load_archive"]
 
 
 def archive_stem(path: str | os.PathLike) -> str:
@@ -61,15 +58,36 @@ def load_archive(
     workers: int | None = None,
     force: bool = False,
 ) -> ImageDataset:
-    """Decode the archive (or folder) at ``path`` into the cache and return the dataset.
+    """Decode the archive (or folder) at ``path`` into the cache and return the dataset
+    (see :func:`import_archive`; this also reads it into memory)."""
+    return read_cache(import_archive(path, name, root, progress, image_size=image_size,
+                                     crop=crop, train_per_class=train_per_class,
+                                     workers=workers, force=force))
+
+
+def import_archive(
+    path: str | os.PathLike,
+    name: str | None = None,
+    root: str | os.PathLike | None = None,
+    progress: bool = True,
+    *,
+    image_size: int | None = None,
+    crop: float | None = None,
+    train_per_class: int | None = None,
+    workers: int | None = None,
+    force: bool = False,
+) -> Path:
+    """Decode the archive (or folder) at ``path`` into the cache; returns the cache file.
 
     ``name`` defaults to the archive's stem (registry aliases resolved, so
-    ``tinyimagenet32.tar.gz`` becomes ``tinyimagenet``). A cache built from the same bytes
-    with the same options is loaded directly. ``image_size`` resizes every image to a square
-    (shorter side to ``image_size / crop``, then a centre crop); it defaults to the native
-    size, except for ImageNet (224, crop 0.875). ``train_per_class`` caps the train images
-    kept per class (ImageNet default 0: evaluation only needs the validation images).
-    ``workers`` decoding processes (default 2; 0 or 1 decode in this process).
+    ``tinyimagenet32.tar.gz`` becomes ``tinyimagenet``); a registered name must hold the
+    registered data (class count, image size, released content), else it is refused. A
+    cache built from the same bytes, options and class names is reused. ``image_size``
+    resizes every image to a square (shorter side to ``image_size / crop``, then a centre
+    crop); it defaults to the native size, except for ImageNet (224, crop 0.875).
+    ``train_per_class`` caps the train images kept per class (ImageNet default 0:
+    evaluation only needs the validation images). ``workers`` decoding processes (default
+    2; 0 or 1 decode in this process). Memory stays bounded whatever the dataset's size.
     """
     path = Path(path).expanduser()
     if not path.exists():
@@ -84,35 +102,42 @@ def load_archive(
     if not 0 < crop <= 1:
         raise BenchError(f"crop must lie in (0, 1], got {crop}", "pass e.g. crop=0.875")
     mode = None if info is None else ("L" if info.channels == 1 else "RGB")
+    names_file = _class_names_file(path, name)
     options = json.dumps(
         {"image_size": image_size, "crop": crop, "train_per_class": train_per_class, "mode": mode,
-         "order_seed": ORDER_SEED},
+         "order_seed": ORDER_SEED, "import": IMPORT_VERSION,
+         "class_names": file_hash(names_file) if names_file else None},
         sort_keys=True,
     )
     target = cache_path(name, root)
     fingerprint = _fingerprint(path)
     attrs = None if force else cache_attrs(target)
     if attrs and attrs.get("source_sha256") == fingerprint and attrs.get("options") == options:
-        ds = read_cache(target)
-    else:
-        ds = _decode(path, name, mode, image_size, crop, train_per_class, workers, progress)
-        write_cache(ds, target, source_sha256=fingerprint, options=options)
-    names = _read_class_names(path, name, ds.classes)
-    if names is not None:
-        ds.class_names = names
-    return ds
+        return target
+    return decode_to_cache(
+        path, name, target, mode=mode, image_size=image_size, crop=crop,
+        train_per_class=train_per_class, workers=workers, progress=progress,
+        class_names_for=lambda classes: _read_class_names(names_file, classes),
+        attrs={"source": str(path), "source_sha256": fingerprint, "options": options})
 
 
 # -- reading members -------------------------------------------------------------------------
-def _classify(member: str) -> tuple[str, str, str] | None:
-    """(split, class, file) for ``[prefix/]{train,test,val}/<class>/<file>.<image ext>``."""
+def _classify(member: str, skipped: dict[str, int] | None = None
+              ) -> tuple[str, str, str] | None:
+    """(split, class, file) for ``[prefix/]{train,test,val}/<class>/<file>.<image ext>``;
+    other files inside class folders are counted in ``skipped`` by extension."""
     parts = member.replace("\\", "/").split("/")
     if len(parts) < 3:
         return None
     split, cls, fname = parts[-3].lower(), parts[-2], parts[-1]
-    if split not in ("train", "test", "val") or not fname.lower().endswith(IMAGE_EXTS):
+    if split not in ("train", "test", "val"):
         return None
     if fname.startswith(".") or cls.startswith(".") or "__MACOSX" in parts:  # macOS debris
+        return None
+    if not fname.lower().endswith(IMAGE_EXTS):
+        if skipped is not None and fname:
+            ext = os.path.splitext(fname)[1].lower()
+            skipped[ext] = skipped.get(ext, 0) + 1
         return None
     return split, cls, fname
 
@@ -244,24 +269,29 @@ def _dir_files(path: Path) -> list[tuple[Path, str]]:
     return out
 
 
-def _members(path: Path, counter: list[int]) -> Iterator[tuple[str, bytes]]:
-    """Yield (member name, bytes) in archive order; ``counter[0]`` tracks source bytes read."""
+def _members(path: Path, counter: list[int], skipped: dict[str, int] | None = None
+             ) -> Iterator[tuple[str, bytes]]:
+    """Yield (member name, bytes) in archive order; ``counter[0]`` tracks source bytes read,
+    ``skipped`` counts the non-image files of class folders by extension."""
+    def want(member: str) -> bool:
+        return _classify(member, skipped) is not None
+
     if path.is_dir():
         for full, rel in _dir_files(path):
-            if _classify(rel):
+            if want(rel):
                 data = full.read_bytes()
                 counter[0] += len(data)
                 yield rel, data
     elif zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
-                if not info.is_dir() and _classify(info.filename):
+                if not info.is_dir() and want(info.filename):
                     counter[0] += info.compress_size
                     yield info.filename, zf.read(info)
     else:
         total = path.stat().st_size
         with _open_stream(path) as stream:
-            for i, (member, data) in enumerate(_TarStream(stream).files(_classify)):
+            for i, (member, data) in enumerate(_TarStream(stream).files(want)):
                 if i % 256 == 0:
                     counter[0] = min(total, _compressed_pos(stream))
                 yield member, data
@@ -294,219 +324,37 @@ def _source_size(path: Path) -> int:
     return path.stat().st_size
 
 
-# -- decoding --------------------------------------------------------------------------------
-def _fit(im, size: int, crop: float):
-    """Resize so the shorter side is ``size / crop``, then centre-crop ``size x size``."""
-    from PIL import Image
-
-    w, h = im.size
-    short = max(size, round(size / crop))
-    if (w, h) != (short, short) or crop != 1.0 or w != h:
-        scale = short / min(w, h)
-        nw, nh = max(short, round(w * scale)), max(short, round(h * scale))
-        im = im.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=None)
-        left, top = (nw - size) // 2, (nh - size) // 2
-        im = im.crop((left, top, left + size, top + size))
-    return im
-
-
-def _decode_batch(args: tuple) -> tuple[bytes, list[tuple[int, int]], str | None]:
-    """Decode a batch to raw bytes; returns (pixels, sizes, error or None)."""
-    from PIL import Image
-
-    items, mode, size, crop = args
-    out, sizes = [], []
-    for member, data in items:
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                img = im if im.mode == mode else im.convert(mode)
-                if size and img.size != (size, size):
-                    img = _fit(img, size, crop)
-                out.append(img.tobytes())
-                sizes.append(img.size)
-        except Exception as err:  # Pillow raises many types for bad bytes
-            return b"", [], f"{member}: {type(err).__name__}: {err}"
-    return b"".join(out), sizes, None
-
-
-def _peek_mode(data: bytes) -> str:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
-        return "L" if im.mode in _GREY_MODES else "RGB"
-
-
-def _natural_key(text: str) -> tuple:
-    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", text) if t)
-
-
-def _sorted_classes(names: set[str]) -> list[str]:
-    if names and all(n.isdigit() for n in names):
-        return sorted(names, key=int)
-    return sorted(names)
-
-
-def _corrupt(path: Path, err: Exception) -> BenchError:
-    return BenchError(
-        f"{path} is not a readable archive or is truncated ({type(err).__name__}: {err})",
-        "download it again and compare its sha256 with the published one, "
-        "or pass the right file with --from",
-    )
-
-
-def _decode(
-    path: Path,
-    name: str,
-    mode: str | None,
-    image_size: int | None,
-    crop: float,
-    train_per_class: int | None,
-    workers: int | None,
-    progress: bool,
-) -> ImageDataset:
-    workers = min(2, os.cpu_count() or 1) if workers is None else workers
-    keys: list[tuple[str, str, str]] = []  # (split, class, file) of every decoded image, in order
-    pixels = bytearray()
-    shape: tuple[int, int] | None = (image_size, image_size) if image_size else None
-    per_class: dict[str, int] = {}
-    counter = [0]
-    pending: deque[tuple[object, list[tuple[str, str, str]]]] = deque()
-    batch: list[tuple[str, bytes]] = []
-    batch_keys: list[tuple[str, str, str]] = []
-    pool = None
-    if workers > 1:
-        # Pool before the progress bar starts its thread; fork is cheap and needs no imports.
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        pool = ctx.Pool(workers)
-    bar = _Progress(f"decoding {name}", _source_size(path)) if progress else None
-
-    def finish() -> None:
-        nonlocal shape
-        job, job_keys = pending.popleft()
-        raw, sizes, error = job.get() if pool else job
-        if error:
-            raise BenchError(
-                f"{path}: cannot decode image {error}",
-                "the archive is corrupt: download it again, or remove the bad file",
-            )
-        shape = shape or sizes[0]
-        for size, key in zip(sizes, job_keys):
-            if size != shape:
-                raise BenchError(
-                    f"{path}: image {'/'.join(key)} is {size[0]}x{size[1]}, "
-                    f"others are {shape[0]}x{shape[1]}",
-                    "pass an image size to resize every image (--image-size N)",
-                )
-        keys.extend(job_keys)
-        pixels.extend(raw)
-        if bar:
-            bar.update(counter[0], len(keys))
-
-    def submit() -> None:
-        nonlocal mode
-        mode = mode or _peek_mode(batch[0][1])
-        args = (list(batch), mode, image_size, crop)
-        job = pool.apply_async(_decode_batch, (args,)) if pool else _decode_batch(args)
-        pending.append((job, list(batch_keys)))
-        batch.clear()
-        batch_keys.clear()
-        # Results are taken in order; at most two batches per worker wait, bounding memory.
-        while pending and (pool is None or len(pending) > 2 * workers):
-            finish()
-
-    try:
-        for member, data in _members(path, counter):
-            key = _classify(member)  # not None: _members only yields image members
-            if train_per_class is not None and key[0] == "train":
-                seen = per_class.get(key[1], 0)
-                if seen >= train_per_class:
-                    continue
-                per_class[key[1]] = seen + 1
-            batch.append((member, data))
-            batch_keys.append(key)
-            if len(batch) >= BATCH:
-                submit()
-        if batch:
-            submit()
-        while pending:
-            finish()
-    except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
-        # OSError covers gzip.BadGzipFile, lzma errors and truncated streams
-        raise _corrupt(path, err) from None
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        if bar:
-            bar.close()
-    return _assemble(path, name, keys, pixels, shape, mode or "RGB", train_per_class)
-
-
-def _assemble(
-    path: Path,
-    name: str,
-    keys: list[tuple[str, str, str]],
-    pixels: bytearray,
-    shape: tuple[int, int] | None,
-    mode: str,
-    train_per_class: int | None,
-) -> ImageDataset:
-    found = {s: sum(1 for k in keys if k[0] == s) for s in ("train", "test", "val")}
-    test_split = "test" if found["test"] else "val"
-    missing = [s for s, n in (("train", found["train"]), ("test", found[test_split])) if n == 0]
-    if missing == ["train"] and train_per_class == 0:
-        missing = []
-    if missing:
-        raise BenchError(
-            f"{path} has no images under {' or '.join(m + '/<class>/' for m in missing)} "
-            f"(found train={found['train']}, test={found['test']}, val={found['val']})",
-            "the archive must hold train/<class>/<image> and test/<class>/<image> "
-            "(jpg, jpeg, png or bmp)",
-        )
-    channels = 1 if mode == "L" else 3
-    w, h = shape if shape else (0, 0)
-    x_all = np.frombuffer(pixels, dtype=np.uint8).reshape(len(keys), h, w, channels)
-    classes = _sorted_classes({k[1] for k in keys if k[0] in ("train", test_split)})
-    label = {c: i for i, c in enumerate(classes)}
-    rng = np.random.default_rng(ORDER_SEED)
-    arrays = {}
-    for split, src in (("train", "train"), ("test", test_split)):
-        idx = [i for i, k in enumerate(keys) if k[0] == src]
-        idx.sort(key=lambda i: (label[keys[i][1]], _natural_key(keys[i][2])))
-        idx = np.asarray(idx, dtype=np.int64)[rng.permutation(len(idx))]
-        arrays[f"{split}_x"] = x_all[idx] if len(idx) else np.zeros((0, h, w, channels), np.uint8)
-        arrays[f"{split}_y"] = np.asarray([label[keys[i][1]] for i in idx], dtype=np.int64)
-    info = DATASETS.get(name)
-    if info is not None and info.channels == channels:
-        mean, std = info.mean, info.std
-    else:
-        mean, std = compute_stats(arrays["train_x"] if len(arrays["train_x"]) else arrays["test_x"])
-    return ImageDataset(
-        name=name, classes=classes, mean=mean, std=std, source=str(path),
-        extra={"archive": path.name}, **arrays,
-    )
-
-
-def _read_class_names(path: Path, name: str, classes: list[str]) -> list[str] | None:
-    """Human-readable names from ``<name>-classes.txt`` / ``classes.txt`` beside the archive
-    (or inside a folder): ``<id><TAB><name>`` lines, or one name per line in class order."""
+def _class_names_file(path: Path, name: str) -> Path | None:
+    """``<name>-classes.txt`` / ``classes.txt`` beside the archive (or inside a folder)."""
     stem = archive_stem(path)
     where = [path] if path.is_dir() else []
     where.append(path.parent)
-    candidates = [d / f for d in where for f in (f"{stem}-classes.txt", f"{name}-classes.txt", "classes.txt")]
-    for file in candidates:
-        if not file.is_file():
-            continue
-        lines = [ln.rstrip("\r\n") for ln in file.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        mapping = {}
-        for ln in lines:
-            parts = ln.split("\t", 1) if "\t" in ln else ln.split(None, 1)
-            if len(parts) == 2:
-                mapping[parts[0].strip()] = parts[1].strip()
-        if classes and all(c in mapping for c in classes):
-            return [mapping[c] for c in classes]
-        if len(lines) == len(classes) and not any(c in mapping for c in classes):
-            return [ln.strip() for ln in lines]
+    for d in where:
+        for f in (f"{stem}-classes.txt", f"{name}-classes.txt", "classes.txt"):
+            if (d / f).is_file():
+                return d / f
+    return None
+
+
+def _read_class_names(file: Path | None, classes: list[str]) -> list[str] | None:
+    """Human-readable names from a names file: ``<id><TAB><name>`` lines, or one name per
+    line in class order; None when the file does not fit the classes."""
+    if file is None:
+        return None
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    lines = [ln.rstrip("\r\n") for ln in text.splitlines() if ln.strip()]
+    mapping = {}
+    for ln in lines:
+        parts = ln.split("\t", 1) if "\t" in ln else ln.split(None, 1)
+        if len(parts) == 2:
+            mapping[parts[0].strip()] = parts[1].strip()
+    if classes and all(c in mapping for c in classes):
+        return [mapping[c] for c in classes]
+    if len(lines) == len(classes) and not any(c in mapping for c in classes):
+        return [ln.strip() for ln in lines]
     return None
 
 

@@ -8,11 +8,13 @@ crash never leaves a half-written cache. See docs/data.md for the layout.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
@@ -81,6 +83,108 @@ def write_cache(
     return path
 
 
+_LEVELS = np.arange(256, dtype=np.int64)
+_LEVELS_SQ = _LEVELS * _LEVELS
+
+
+class CacheWriter:
+    """Write a cache file split by split, in blocks, without holding a dataset in memory.
+
+    Splits must be written test first, then train (the order of ``content_sha256``); the
+    hash and the per-channel statistics are accumulated from the blocks as they pass, and
+    :meth:`close` stores them and moves the file into place (nothing half-written is ever
+    visible under ``path``). Integer sums make the statistics exact whatever the block size.
+    """
+
+    def __init__(self, path: str | os.PathLike, shape: tuple[int, int, int],
+                 sizes: dict[str, int]):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                        dir=self.path.parent)
+        os.close(fd)
+        self.f = h5py.File(self.tmp, "w")
+        self.shape, self.sizes = tuple(int(s) for s in shape), dict(sizes)
+        self.hash = hashlib.sha256(b"deepnets-bench/images/v1\n")
+        c = self.shape[2]
+        self._sum = {s: np.zeros(c, np.int64) for s in sizes}
+        self._sq = {s: np.zeros(c, np.int64) for s in sizes}
+        self._order: list[str] = []
+
+    def write_split(self, split: str, blocks, labels: np.ndarray) -> None:
+        """``blocks`` yields uint8 ``[k, H, W, C]`` arrays in final order; ``labels`` int64."""
+        n = self.sizes[split]
+        x = self.f.create_dataset(f"{split}/x", shape=(n, *self.shape), dtype=np.uint8)
+        shape = [n, *self.shape]
+        self.hash.update(f"{split}_x:|u1:{shape}\n".encode())
+        i = 0
+        for block in blocks:
+            block = np.ascontiguousarray(block, dtype=np.uint8)
+            x[i:i + len(block)] = block
+            i += len(block)
+            self.hash.update(block.reshape(-1).data)
+            flat = block.reshape(-1, self.shape[2])
+            for ch in range(self.shape[2]):  # a histogram per channel: exact, no float copy
+                hist = np.bincount(flat[:, ch], minlength=256).astype(np.int64)
+                self._sum[split][ch] += int(hist @ _LEVELS)
+                self._sq[split][ch] += int(hist @ _LEVELS_SQ)
+        if i != n:
+            raise ValueError(f"{split}: wrote {i} images, expected {n}")
+        y = np.ascontiguousarray(labels, dtype="<i8")
+        self.f.create_dataset(f"{split}/y", data=y)
+        self.hash.update(f"{split}_y:{y.dtype.str}:{[len(y)]}\n".encode())
+        self.hash.update(y.data)
+        self._order.append(split)
+
+    def stats(self, split: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel mean/std (0..1 scale) of the images written for ``split``."""
+        count = self.sizes[split] * self.shape[0] * self.shape[1]
+        return stats_from_sums(self._sum[split], self._sq[split], count)
+
+    @property
+    def content_sha256(self) -> str:
+        if self._order != ["test", "train"]:
+            raise ValueError("write the test split, then the train split")
+        return self.hash.hexdigest()
+
+    def close(self, attrs: dict) -> Path:
+        """Store ``attrs`` (plus format and hash) and move the file into place."""
+        try:
+            a = self.f.attrs
+            a["format"] = FORMAT
+            a["format_version"] = FORMAT_VERSION
+            a["content_sha256"] = self.content_sha256
+            a["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            a["deepnets_bench_version"] = __version__
+            for key, value in attrs.items():
+                a[key] = value
+            self.f.close()
+            os.replace(self.tmp, self.path)
+        finally:
+            self.abort()
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            self.f.close()
+        except Exception:  # noqa: BLE001 - closing a file that failed mid-write
+            pass
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+
+def stats_from_sums(total: np.ndarray, total_sq: np.ndarray, count: int
+                    ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """mean/std (0..1 scale) from per-channel sums of uint8 values and of their squares."""
+    if count == 0:
+        c = len(total)
+        return (0.5,) * c, (0.25,) * c
+    mean = total / (count * 255.0)
+    mean_sq = total_sq / (count * 255.0 ** 2)
+    std = np.sqrt(np.maximum(mean_sq - mean * mean, 1e-12))
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
 def cache_attrs(path: str | os.PathLike) -> dict | None:
     """The attributes of a cache file plus split sizes, or None when it is missing,
     unreadable or of another format version (callers then rebuild it)."""
@@ -97,8 +201,10 @@ def cache_attrs(path: str | os.PathLike) -> dict | None:
         return None
 
 
-def read_cache(path: str | os.PathLike) -> ImageDataset:
-    """Load a cache file written by :func:`write_cache`."""
+def read_cache(path: str | os.PathLike, verify: bool = False) -> ImageDataset:
+    """Load a cache file written by :func:`write_cache`. With ``verify`` the content hash
+    is computed from the pixels and labels read (and must match the one recorded), so the
+    dataset's ``content_sha256`` is what the file holds, not what it claims."""
     try:
         with h5py.File(path, "r") as f:
             a = {k: _plain(v) for k, v in f.attrs.items()}
@@ -123,9 +229,25 @@ def read_cache(path: str | os.PathLike) -> ImageDataset:
         extra=json.loads(a.get("extra", "{}")),
         **arrays,
     )
+    if verify:
+        if ds.content_sha256 != a["content_sha256"]:
+            raise BenchError(
+                f"image cache {path} is corrupt or was modified (its content hashes to "
+                f"{ds.content_sha256[:12]}..., the file records {str(a['content_sha256'])[:12]}...)",
+                "delete it and run `deepnets-bench download` again")
+        return ds
     # Trusted: written from these very arrays; saves hashing hundreds of MB on every load.
     ds.__dict__["content_sha256"] = a["content_sha256"]
     return ds
+
+
+def json_list(value: str | None, default: Sequence[str] = ()) -> list[str]:
+    """A JSON list of strings stored in an attribute (classes, class names)."""
+    try:
+        out = json.loads(value) if value else list(default)
+    except (TypeError, ValueError):
+        return list(default)
+    return [str(v) for v in out] if isinstance(out, list) else list(default)
 
 
 def list_cache(root: str | os.PathLike | None = None) -> list[tuple[Path, dict | None]]:

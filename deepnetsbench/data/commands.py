@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 
 import click
@@ -54,7 +53,8 @@ def download(
     yes: bool,
 ) -> None:
     """Fetch image datasets and the architecture splits into the cache, then list the cache."""
-    from deepnetsbench.data.archive import archive_stem, load_archive
+    from deepnetsbench.data.archive import archive_stem, import_archive
+    from deepnetsbench.data.cache import cache_attrs
     from deepnetsbench.data.fetch import load_dataset
 
     # Never interactive: nothing here asks a question, so --yes (or a non-tty stdin) changes
@@ -70,9 +70,12 @@ def download(
             )
         names = datasets or tuple(archive_stem(a) for a in archives)
         for name, archive in zip(names, archives):
-            ds = load_archive(archive, name=name, root=root_path, image_size=image_size)
-            console.print(f"[green]ok[/] {ds.name}: {len(ds.train_x)} train / {len(ds.test_x)} test "
-                          f"images from {archive}")
+            # streamed into the cache; the dataset is not read back into memory here
+            attrs = cache_attrs(import_archive(archive, name=name, root=root_path,
+                                               image_size=image_size)) or {}
+            h, w, c = attrs.get("shape", (0, 0, 0))
+            console.print(f"[green]ok[/] {attrs.get('name', name)}: {attrs.get('n_train')} train / "
+                          f"{attrs.get('n_test')} test images, {h}x{w}x{c}, from {archive}")
     else:
         for name in datasets or ("cifar10",):
             ds = load_dataset(name, root=root_path, download=not offline)
@@ -112,26 +115,49 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def cache_table(root: str | Path | None = None) -> Table:
-    """A rich table of the image datasets and split files in the cache."""
-    from deepnetsbench.data.cache import list_cache
+def _image_rows(table: Table, root: str | Path | None) -> None:
+    from rich.markup import escape
 
-    table = Table(title=f"deepnets-bench cache: {data_root(root)}")
-    for col in ("kind", "name", "classes", "train", "test", "image", "size", "sha256"):
-        right = col in ("classes", "train", "test", "size")
-        table.add_column(col, justify="right" if right else "left",
-                         overflow="fold", no_wrap=col not in ("name", "sha256"))
+    from deepnetsbench.data.cache import json_list, list_cache
+
     for path, attrs in list_cache(root):
         if attrs is None:
-            table.add_row("images", path.stem, "", "", "", "[red]unreadable: re-run download[/]",
-                          _size(path.stat().st_size), "")
+            table.add_row("images", escape(path.stem), "", "", "",
+                          "[red]unreadable: re-run download[/]", _size(path.stat().st_size), "")
             continue
         h, w, c = attrs["shape"]
+        classes = json_list(attrs.get("classes"))
+        names = json_list(attrs.get("class_names"), classes)
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
         table.add_row(
-            "images", attrs["name"], str(len(json.loads(attrs["classes"]))), str(attrs["n_train"]),
-            str(attrs["n_test"]), f"{h}x{w}x{c}", _size(path.stat().st_size),
-            attrs["content_sha256"][:12],
-        )
+            "images", escape(str(attrs["name"])), f"{len(classes)} ({escape(shown)})",
+            str(attrs["n_train"]), str(attrs["n_test"]), f"{h}x{w}x{c}",
+            _size(path.stat().st_size), str(attrs.get("content_sha256", ""))[:12])
+
+
+def _table(title: str) -> Table:
+    table = Table(title=title)
+    for col in ("kind", "name", "classes", "train", "test", "image", "size", "sha256"):
+        right = col in ("train", "test", "size")
+        table.add_column(col, justify="right" if right else "left",
+                         overflow="fold", no_wrap=col not in ("name", "classes", "sha256"))
+    return table
+
+
+def image_table(root: str | Path | None = None) -> Table:
+    """A rich table of the cached image datasets: classes (and names), split sizes, image
+    size, content hash."""
+    table = _table(f"image datasets in {images_dir(root)}")
+    _image_rows(table, root)
+    if not table.rows:
+        table.add_row("-", "(none: deepnets-bench download)", "", "", "", "", "", "")
+    return table
+
+
+def cache_table(root: str | Path | None = None) -> Table:
+    """A rich table of the image datasets and split files in the cache."""
+    table = _table(f"deepnets-bench cache: {data_root(root)}")
+    _image_rows(table, root)
     sdir = splits_dir(root)
     for path in sorted(p for p in sdir.rglob("*") if p.is_file() and not p.name.endswith(".part")):
         table.add_row("splits", str(path.relative_to(sdir)), "", "", "", "", _size(path.stat().st_size), "")

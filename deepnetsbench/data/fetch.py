@@ -36,8 +36,12 @@ def load_dataset(
     download: bool = False,
     source: str | os.PathLike | None = None,
     progress: bool = True,
+    verify: bool = False,
 ) -> ImageDataset:
     """Load ``name`` from the cache, else from ``source`` (archive or folder), else download.
+
+    ``verify`` recomputes the content hash of a cached dataset from its pixels (the
+    evaluator does, so results name what was scored, not what the cache claims).
 
     ``download=False`` never touches the network and raises a BenchError that says how to
     get the data. ``"synthetic"`` returns :func:`synthetic_dataset` (no cache).
@@ -50,7 +54,7 @@ def load_dataset(
         return load_archive(source, name=key, root=root, progress=progress)
     path = cache_path(key, root)
     if cache_attrs(path) is not None:
-        return read_cache(path)
+        return read_cache(path, verify=verify)
     if path.exists() and not download:
         raise BenchError(
             f"the cache file {path} is unreadable or from another version of the suite",

@@ -233,19 +233,22 @@ class ImageDataset:
         return ((t - m) / s).contiguous()
 
 
-def compute_stats(x: np.ndarray, chunk: int = 8192) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean/std (0..1 scale) of uint8 ``[N, H, W, C]`` images, in chunks."""
+def compute_stats(x: np.ndarray, chunk_bytes: int = 16 << 20
+                  ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean/std (0..1 scale) of uint8 ``[N, H, W, C]`` images: exact integer
+    histograms over chunks of about ``chunk_bytes``, so memory stays small at any size."""
+    from deepnetsbench.data.cache import stats_from_sums
+
     c = x.shape[3]
-    total = np.zeros(c)
-    total_sq = np.zeros(c)
-    count = 0
-    for i in range(0, len(x), chunk):
-        block = x[i : i + chunk].reshape(-1, c).astype(np.float64) / 255.0
-        total += block.sum(0)
-        total_sq += (block * block).sum(0)
-        count += len(block)
-    if count == 0:
-        return (0.5,) * c, (0.25,) * c
-    mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean * mean, 1e-12))
-    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+    per_image = max(1, int(np.prod(x.shape[1:])))
+    step = max(1, chunk_bytes // per_image)
+    levels = np.arange(256, dtype=np.int64)
+    total = np.zeros(c, np.int64)
+    total_sq = np.zeros(c, np.int64)
+    for i in range(0, len(x), step):
+        flat = np.ascontiguousarray(x[i : i + step]).reshape(-1, c)
+        for ch in range(c):
+            hist = np.bincount(flat[:, ch], minlength=256).astype(np.int64)
+            total[ch] += int(hist @ levels)
+            total_sq[ch] += int(hist @ (levels * levels))
+    return stats_from_sums(total, total_sq, len(x) * per_image // c)

@@ -10,9 +10,9 @@ this module only swaps what is iterated. Per episode it builds
 - ``task.support`` = the episode's support images and labels (on the device, normalized,
   labels in the episode's class order),
 
-and hands them to :func:`deepnetsbench.eval.runner.evaluate_arch`; plugin loading
-(:func:`~deepnetsbench.eval.methods.load_method`), the journal and the results schema are
-the evaluator's. One run = one method x one split x one dataset (inter suites: pick the
+and hands them to :func:`deepnetsbench.eval.scoring.evaluate_arch`; the method's isolated
+worker (:mod:`deepnetsbench.eval.isolation`: it gets the target and the support set, never
+the query images or labels), the journal and the results schema are the evaluator's. One run = one method x one split x one dataset (inter suites: pick the
 test dataset) x one target; see docs/episodes.md.
 """
 
@@ -73,30 +73,6 @@ class EpisodeArch:
         return self.graph_for(10, self.image_size)
 
 
-class _WithSupport:
-    """Wraps the user's method so that ``task.support`` carries the episode's images."""
-
-    def __init__(self, inner: Any, support: tuple[torch.Tensor, torch.Tensor]):
-        self.inner, self.support = inner, support
-        self.meta = getattr(inner, "meta", None)
-
-    def setup(self, device: torch.device) -> None:  # called once per run, not per episode
-        pass
-
-    def predict(self, model: torch.nn.Module, task: Any) -> Any:
-        return self.inner.predict(model, replace(task, support=self.support))
-
-
-class _HookWithSupport:
-    def __init__(self, hook: Any, support: tuple[torch.Tensor, torch.Tensor]):
-        from deepnetsbench.eval.runner import _hook_name
-
-        self.hook, self.support, self.name = hook, support, _hook_name(hook)
-
-    def __call__(self, ctx: Any) -> Any:
-        return self.hook(replace(ctx, task=replace(ctx.task, support=self.support)))
-
-
 def select_dataset(suite: EpisodeSuite, split: str, dataset: str | None) -> str:
     """The dataset a run scores: the only one of the split, or ``dataset`` (aliases ok)."""
     names = suite.test_datasets(split)
@@ -141,6 +117,7 @@ def evaluate_episodes(
     hooks: Sequence[Any] = (),
     datasets: Any = None,
     console: Any = None,
+    isolation: str = "process",
 ) -> Any:
     """Evaluate ``method`` (a method file, a built-in name or a ``LoadedMethod``) on the
     episodes of ``split`` (test or val) of a suite; journal beside ``out`` and write the
@@ -151,15 +128,18 @@ def evaluate_episodes(
     first N query images of each episode (quick checks); ``hooks`` are evaluator record
     hooks that also see ``ctx.task.support`` (e.g. :class:`SupportTrainingSpeedup`)."""
     from deepnetsbench.eval.accuracy import resolve_device
-    from deepnetsbench.eval.methods import LoadedMethod, load_method
     from deepnetsbench.eval.runner import (
         EvalConfig,
         EvalImages,
         Journal,
         check_out,
         evaluate_arch,
+        known_meta,
+        make_predictor,
+        run_extra,
         run_journaled,
         select_indices,
+        start_predictor,
     )
 
     dev = resolve_device(device)
@@ -186,14 +166,15 @@ def evaluate_episodes(
     if not isinstance(batch_size, int) or batch_size < 1:
         raise BenchError(f"--batch-size must be a positive integer, got {batch_size}",
                          "use the protocol's 64")
-    loaded = method if isinstance(method, LoadedMethod) else load_method(method, options)
+    predictor = make_predictor(method, dev, isolation, options)
+    loaded = predictor.ref
 
     out = Path(out)
     jpath = check_out(out, restart)
     cfg = EvalConfig(suite=suite.kind, split=split, dataset=name, device=str(dev),
                      limit=limit, archs=episodes, seed=seed, out=out, root=root,
                      batch_size=batch_size, time_limit=time_limit, eval_images=eval_images,
-                     flops=flops, restart=restart, progress=progress)
+                     flops=flops, restart=restart, progress=progress, isolation=isolation)
     first = suite.episode(split, positions[chosen[0]]) if chosen else None
     meta = suite.dataset_meta(name)
     identity = {
@@ -205,9 +186,12 @@ def evaluate_episodes(
         "batch_size": batch_size, "bn_mode": "batch", "seed": seed,
         "time_limit_s": time_limit or None, "device": str(dev), "flops": flops,
         "extras": [getattr(h, "name", type(h).__name__) for h in hooks],
+        "isolation": isolation,
     }
     journal = Journal(jpath, identity, restart)
     todo = [j for j in chosen if j not in journal.records]
+    if not todo:
+        known_meta(predictor, journal)
     current: dict[int, Episode] = {}
 
     def episode(j: int) -> Episode:  # read once per episode (described, then evaluated)
@@ -219,14 +203,15 @@ def evaluate_episodes(
     return run_journaled(
         journal, todo, len(chosen), out,
         describe=lambda j: episode(j).name,
-        evaluate_one=lambda j: _evaluate_one(suite, episode(j), j, target, loaded, cfg, dev,
+        evaluate_one=lambda j: _evaluate_one(suite, episode(j), j, target, predictor, cfg, dev,
                                              hooks, EvalImages, evaluate_arch),
         finish=lambda status: _results(loaded, suite, split, name, target, first, cfg, dev,
-                                       journal, chosen, positions, status),
-        setup=lambda: loaded.setup(dev), progress=progress, console=console or _console())
+                                       journal, chosen, positions, status, run_extra(predictor)),
+        setup=lambda: start_predictor(predictor, journal), progress=progress,
+        console=console or _console(), teardown=predictor.close)
 
 
-def _evaluate_one(suite: EpisodeSuite, ep: Episode, j: int, target: str, loaded: Any,
+def _evaluate_one(suite: EpisodeSuite, ep: Episode, j: int, target: str, predictor: Any,
                   cfg: Any, dev: torch.device, hooks: Sequence[Any], images_cls: Any,
                   evaluate_arch: Any) -> Any:
     from deepnetsbench.results import Record
@@ -235,9 +220,9 @@ def _evaluate_one(suite: EpisodeSuite, ep: Episode, j: int, target: str, loaded:
     images = images_cls(suite.query_view(ep), suite.image_size, dev, cfg.eval_images)
     rec = EpisodeArch(index=j, name=ep.name, target=target, image_size=suite.image_size,
                       episode=ep)
-    proxy = replace(loaded, method=_WithSupport(loaded.method, support))
-    wrapped = [_HookWithSupport(h, support) for h in hooks]
-    record = evaluate_arch(rec, proxy, images, cfg, dev, wrapped)
+    # The worker gets the target and the support set; not the episode's query indices.
+    record = evaluate_arch(rec, predictor, images, cfg, dev, hooks, support=support,
+                           job_rec=replace(rec, episode=None))
     extra = {**record.extra, "episode": ep.index, "dataset": ep.dataset,
              "classes": list(ep.classes), "support_images": len(ep.support),
              "query_images": images.eval_images}
@@ -252,7 +237,8 @@ def _protocol_version() -> str:
 
 def _results(loaded: Any, suite: EpisodeSuite, split: str, name: str, target: str,
              first: Episode | None, cfg: Any, dev: torch.device, journal: Any,
-             chosen: Sequence[int], positions: Sequence[int], status: str) -> Any:
+             chosen: Sequence[int], positions: Sequence[int], status: str,
+             isolation: dict[str, Any]) -> Any:
     from deepnetsbench.results import (
         DatasetInfo,
         Protocol,
@@ -278,8 +264,7 @@ def _results(loaded: Any, suite: EpisodeSuite, split: str, name: str, target: st
         "suite_file": suite.path.name, "target": target, "label_order": LABEL_ORDER,
         "suite_config": suite.config, "support_images": len(first.support) if first else 0,
         "query_images_total": int(sum(queries)), "method_options": loaded.options,
-        "timing": ("perf_counter around predict() (which encodes the support set) plus "
-                   "loading its output into the model, device-synchronised"),
+        **isolation,
         "seed_rule": "episode j uses arch_seed(seed, j) (numpy SeedSequence([seed, j]))",
     }
     protocol = Protocol(
@@ -315,7 +300,7 @@ def evaluate_from_config(method_spec: str, cfg: Any, options: Mapping[str, Any] 
         episodes=cfg.archs, seed=cfg.seed, batch_size=cfg.batch_size,
         time_limit=cfg.time_limit, eval_images=cfg.eval_images, flops=cfg.flops,
         restart=cfg.restart, progress=cfg.progress, options=options, hooks=hooks,
-        console=console)
+        console=console, isolation=getattr(cfg, "isolation", "process"))
 
 
 def _console() -> Any:

@@ -209,8 +209,9 @@ def _record_manifest(path: Path, sha: str, kind: str) -> None:
 
 
 def verify_suite(path: str | os.PathLike) -> dict:
-    """Check ``path`` against the manifest beside it (the sha256 is recomputed once per
-    file version) and its header; return its manifest entry. Problems: one-line BenchError."""
+    """Check ``path`` against the manifest beside it (by its content: see
+    :func:`deepnetsbench.splits.format.verify_content`) and its header; return its manifest
+    entry with the computed sha256. Problems: one-line BenchError."""
     path = Path(path)
     fix = _build_fix(path)
     if not path.is_file():
@@ -221,17 +222,20 @@ def verify_suite(path: str | os.PathLike) -> dict:
         raise BenchError(f"{path} is not listed in {path.parent / MANIFEST}, so it cannot be "
                          "verified", fix)
     fix = _build_fix(path, entry.get("kind") or None)
-    stat = path.stat()
-    if entry.get("verified") != [stat.st_size, stat.st_mtime_ns]:
-        if stat.st_size != entry.get("size") or file_sha256(path) != entry.get("sha256"):
-            raise BenchError(f"{path} is corrupt or was modified (its sha256 does not match "
-                             f"{MANIFEST})", f"delete it and {fix}")
-        entry["verified"] = [stat.st_size, stat.st_mtime_ns]
+
+    def remember(key: list[int]) -> None:
+        entry["verified"] = key
         manifest[path.name] = entry
         try:
             _write_manifest(path.parent, manifest)
         except OSError:
             pass  # read-only folder: verified again next time
+
+    # By content, as split files: suites are small, so they are hashed every time, and the
+    # returned entry carries the computed hash, never the manifest's claim.
+    from deepnetsbench.splits.format import verify_content
+
+    entry = {**entry, "sha256": verify_content(path, entry, fix, on_verified=remember)}
     _check_header(path, fix)
     return entry
 
@@ -328,7 +332,7 @@ class EpisodeSuite:
         self.root = root
         self.manifest = verify_suite(self.path) if verify else {}
         attrs = _check_header(self.path, _build_fix(self.path, kind))
-        self.sha256: str = str(self.manifest.get("sha256") or file_sha256(self.path))
+        self.sha256: str = str(self.manifest.get("sha256") or file_sha256(self.path))  # computed
         try:
             self.kind: str = _check_kind(str(attrs["kind"]))
             self.config: dict[str, Any] = json.loads(attrs["config"])

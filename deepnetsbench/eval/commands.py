@@ -6,7 +6,7 @@ import click
 
 from deepnetsbench.errors import BenchError
 
-__all__ = ["COMMANDS", "eval_cmd", "new_method_cmd"]
+__all__ = ["COMMANDS", "eval_cmd", "merge_cmd", "new_method_cmd"]
 
 SPLITS = ("train", "val", "test", "wide", "deep", "dense", "bnfree", "predefined")
 SUITES = ("deepnets1m", "episodes-intra", "episodes-inter")
@@ -128,13 +128,26 @@ def _hooks(suite: str, speedup: str | None, train_budget: str | None, finetune_e
                    "seconds.")
 @click.option("--restart", is_flag=True, help="Discard an existing journal at --out and start over.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--shard", default=None, metavar="K/N",
+              help="Evaluate shard K of N (a fixed MACs-balanced partition; default --out "
+                   "gets -shardKofN); join the shards with deepnets-bench merge.")
+@click.option("--distributed", is_flag=True,
+              help="One shard per torchrun rank, each on its own device; rank 0 merges into "
+                   "--out (implied under torchrun with more than one process).")
+@click.option("--in-process", "in_process", is_flag=True,
+              help="Debugging: run predict() inside the evaluator instead of its isolated "
+                   "worker (full tracebacks, debuggers); the results cannot be submitted.")
+@click.option("--verify", is_flag=True,
+              help="Hash the split file even when it is large (the TRAIN split); smaller "
+                   "files are always hashed.")
 def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str,
              release: str | None, dataset: str | None, target: str | None, suite_file: str | None,
              speedup: str | None, train_budget: str | None, finetune_epochs: float,
              finetune_noise: float, finetune_orth: bool, train_images: int | None,
              device: str, limit: int | None, arch: tuple[str, ...], seed: int, out: str | None,
              root: str | None, batch_size: int, time_limit: float, eval_images: int | None,
-             no_flops: bool, mock: bool, restart: bool, quiet: bool) -> None:
+             no_flops: bool, mock: bool, restart: bool, quiet: bool, shard: str | None = None,
+             distributed: bool = False, in_process: bool = False, verify: bool = False) -> None:
     """Evaluate a parameter-prediction method on a DeepNets-1M split or an episode suite."""
     from rich.console import Console
 
@@ -165,8 +178,15 @@ def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str,
         out=out or default_out(method, split, dataset or ("cifar10" if not episodes else None),
                                mock, suite, target, release), root=root,
         batch_size=batch_size, time_limit=time_limit or None, eval_images=eval_images,
-        mock=mock, restart=restart, flops=not no_flops, progress=not quiet)
-    if episodes:
+        mock=mock, restart=restart, flops=not no_flops, progress=not quiet,
+        isolation="in-process" if in_process else "process", verify=verify)
+    from deepnetsbench.eval.distributed import evaluate_split, wants_distributed
+
+    if shard or wants_distributed(distributed):
+        results = evaluate_split(method, cfg, options, hooks, shard, distributed, out is None)
+        if results is None:
+            return  # a torchrun rank other than 0: rank 0 reports the merged run
+    elif episodes:
         from deepnetsbench.episodes.evaluate import evaluate_from_config
 
         results = evaluate_from_config(method, cfg, options, hooks, suite_file=suite_file,
@@ -175,9 +195,22 @@ def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str,
         results = evaluate(method, cfg, options, hooks=hooks)
     console = Console()
     console.print(summary_table(results))
-    console.print(f"results: {cfg.out}  (journal: {journal_path(cfg.out)})")
+    journal = journal_path(cfg.out)  # a merged file (torchrun) has none
+    console.print(f"results: {cfg.out}" + (f"  (journal: {journal})" if journal.exists() else ""))
     if results.notes:
         console.print(f"[yellow]{results.notes}[/]")
+    _fail_if_nothing_succeeded(results)
+
+
+def _fail_if_nothing_succeeded(results) -> None:
+    """A run in which no architecture succeeded is an error (exit status 2), not a result."""
+    agg = results.aggregates
+    if agg.n and not agg.n_ok:
+        first = next((r.error for r in results.records if r.error), "")
+        raise BenchError(f"no architecture succeeded ({agg.n_failed} of {agg.n} failed; the "
+                         f"first: {first[:300]})",
+                         "fix the method (every error is in the results file), or debug it "
+                         "with --in-process on one architecture (--arch 0)")
 
 
 @click.command("new-method")
@@ -191,4 +224,22 @@ def new_method_cmd(path: str, force: bool) -> None:
     click.echo(f"wrote {written}; try it: deepnets-bench eval --mock --method {written}")
 
 
-COMMANDS = [eval_cmd, new_method_cmd]
+@click.command("merge")
+@click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="Merged results JSON (default: the shard name without -shardKofN).")
+def merge_cmd(shards: tuple[str, ...], out: str | None) -> None:
+    """Merge the shard results of one run into one results file.
+
+    Checks that the shards are one run (same method and options, split and dataset
+    release, protocol, software) and cover every selected architecture exactly once."""
+    from deepnetsbench.eval.shards import merge_files
+
+    merged, path = merge_files(list(shards), out)
+    agg = merged.aggregates
+    top1 = f"{agg.top1.mean:.2f}" if agg.top1.mean is not None else "-"
+    click.echo(f"merged {len(shards)} shards: {agg.n} architectures ({agg.n_ok} ok, "
+               f"{agg.n_failed} failed), top-1 {top1} % -> {path}")
+
+
+COMMANDS = [eval_cmd, new_method_cmd, merge_cmd]

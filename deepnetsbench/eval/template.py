@@ -21,15 +21,18 @@ then on the real suite:
     deepnets-bench eval --method {filename} --split test --dataset cifar10 --device cuda
 
 The protocol (docs/protocol.md), in short:
-  * For every architecture of the split the evaluator builds the network for the dataset
-    (its classes and resolution), moves it to the device and calls predict(model, task).
-  * Only predict() and loading what it returns are timed (device-synchronised) and limited
-    by --time-limit (default 300 s per architecture).
+  * This file runs in a worker process of its own. For every architecture of the split it
+    builds the network for the dataset (its classes and resolution), moves it to the
+    device and calls predict(model, task); the evaluator copies the returned tensors, by
+    name, into a network it built itself and scores that one.
+  * Only predict() is timed (device-synchronised, in the worker) and limited by
+    --time-limit (default 300 s per architecture: an overrunning worker is killed).
   * The prediction must give every parameter of the model with its exact shape, finite.
     BatchNorm running statistics are not needed: the network is scored with the statistics
     of each test batch (batch size 64), top-1 and top-5 on the official test images.
-  * An exception, NaN/Inf, a wrong shape or a timeout fails that architecture only.
-  * Never look at the test images: predict() gets the architecture, not the test set.
+  * An exception, NaN/Inf, a wrong shape, a crash or a timeout fails that architecture only.
+  * predict() gets the architecture, never the test set. To step through it with a
+    debugger, add --in-process (such results cannot be submitted).
 
 Options given as --method-opt key=value arrive as keyword arguments of Method.__init__.
 """

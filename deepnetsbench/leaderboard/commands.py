@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import click
 
-from deepnetsbench.errors import BenchError
-
-_DIR = click.option("--dir", "board", default="leaderboard", show_default=True,
-                    type=click.Path(file_okay=False), help="Leaderboard directory.")
+_DIR = click.option("--dir", "board", default=None, type=click.Path(file_okay=False),
+                    help="Leaderboard directory (default ./leaderboard, which must exist: "
+                         "run in the repository's root).")
 _RELEASES = click.option("--releases", type=click.Path(dir_okay=False), default=None,
                          help="Releases file (default: $DEEPNETS_BENCH_RELEASES or the packaged one).")
 
@@ -31,8 +29,9 @@ def leaderboard_group() -> None:
 def submit_cmd(results: str, board: str, reproduced: bool, do_render: bool,
                releases: str | None) -> None:
     """Check RESULTS and add it as a new entry of the leaderboard."""
-    from deepnetsbench.leaderboard.entries import submit
+    from deepnetsbench.leaderboard.entries import resolve_board, submit
 
+    board = str(resolve_board(board, create=True))
     path = submit(results, board, reproduced=reproduced, releases=releases, render=do_render)
     click.echo(f"added {path}")
     if do_render:
@@ -46,9 +45,15 @@ def submit_cmd(results: str, board: str, reproduced: bool, do_render: bool,
 @_RELEASES
 def validate_cmd(results: str, board: str, releases: str | None) -> None:
     """Run every submission check on RESULTS without writing anything."""
-    from deepnetsbench.leaderboard.entries import validate
+    from deepnetsbench.leaderboard.entries import is_board, resolve_board, validate
 
-    res = validate(results, board, releases)
+    if board is None and not is_board("leaderboard"):
+        click.echo("note: no ./leaderboard here, so duplicates were not checked (pass --dir)",
+                   err=True)
+        target = None
+    else:
+        target = resolve_board(board)
+    res = validate(results, target, releases)
     a = res.aggregates.top1
     click.echo(f"ok: {res.method.name} {res.method.version} on {res.suite}/{res.split.name}/"
                f"{res.dataset.name}: top-1 {a.mean:.2f} ± {a.se or 0:.2f} over {res.aggregates.n} "
@@ -57,13 +62,15 @@ def validate_cmd(results: str, board: str, releases: str | None) -> None:
 
 @leaderboard_group.command("render")
 @_DIR
-def render_cmd(board: str) -> None:
-    """Rebuild README.md and site/index.html from the entries alone."""
-    from deepnetsbench.leaderboard.entries import board_lock
+@_RELEASES
+def render_cmd(board: str | None, releases: str | None) -> None:
+    """Re-validate every entry, then rebuild README.md and site/index.html from them."""
+    from deepnetsbench.leaderboard.entries import board_lock, resolve_board
     from deepnetsbench.leaderboard.render import render
 
+    board = str(resolve_board(board, create=True))
     with board_lock(board):
-        paths = render(board)
+        paths = render(board, releases)
     for p in paths:
         click.echo(f"wrote {p}")
 
@@ -76,6 +83,7 @@ def render_cmd(board: str) -> None:
 def show_cmd(board: str, suite: str | None, split: str | None, dataset: str | None) -> None:
     """Print the leaderboard tables."""
     from rich.console import Console
+    from rich.markup import escape  # submitted names are text, not console markup
     from rich.table import Table as RichTable
 
     from deepnetsbench.leaderboard.board import (
@@ -86,8 +94,9 @@ def show_cmd(board: str, suite: str | None, split: str | None, dataset: str | No
         fmt_seconds,
         fmt_speedup,
     )
-    from deepnetsbench.leaderboard.entries import load_entries
+    from deepnetsbench.leaderboard.entries import load_entries, resolve_board
 
+    board = str(resolve_board(board))
     tables = [t for t in build_tables(load_entries(board))
               if (suite is None or t.suite == suite) and (split is None or t.split == split)
               and (dataset is None or t.dataset == dataset)]
@@ -99,14 +108,14 @@ def show_cmd(board: str, suite: str | None, split: str | None, dataset: str | No
                       else f"no entries in {board} yet")
         return
     for t in tables:
-        rt = RichTable(title=t.title, title_justify="left")
+        rt = RichTable(title=escape(t.title), title_justify="left")
         for name, right in [("Rank", True), ("Method", False), ("Top-1 (%)", True),
                             ("95% CI", True), ("Top-5 (%)", True), ("Pred. time", True),
                             ("Speed-up", True), ("Fine-tuned", True), ("Params", True),
                             ("Failed", True), ("Date", False), ("Status", False)]:
             rt.add_column(name, justify="right" if right else "left")
         for r in t.rows:
-            rt.add_row(str(r.rank), f"{r.method} {r.version}".strip(), fmt_mean_se(r.top1),
+            rt.add_row(str(r.rank), escape(f"{r.method} {r.version}".strip()), fmt_mean_se(r.top1),
                        fmt_ci(r.top1), fmt_mean_se(r.top5), fmt_seconds(r.predict_time_s.mean),
                        fmt_speedup(r.speedup, r.speedup_lower_bound), fmt_mean_se(r.finetune_top1),
                        fmt_count(r.method_params), f"{r.n_failed}/{r.n}", r.date,
@@ -114,46 +123,43 @@ def show_cmd(board: str, suite: str | None, split: str | None, dataset: str | No
         console.print(rt)
 
 
-def _sha256_of(path: str) -> str:
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    except OSError as err:
-        raise BenchError(f"cannot read {path}: {err.strerror}", "check the path") from None
-    return h.hexdigest()
-
-
 @leaderboard_group.command("register-split")
-@click.argument("name")
-@click.argument("generator_version")
-@click.argument("sha256", required=False)
-@click.option("--file", "file_", type=click.Path(dir_okay=False), default=None,
-              help="Compute the sha256 from this split file instead.")
+@click.argument("name", required=False)
+@click.argument("generator_version", required=False)
+@click.option("--file", "file_", type=click.Path(dir_okay=False, exists=True), required=True,
+              help="The released split file (deepnets1m_<split>.h5) or episode-suite file.")
+@click.option("--replace", is_flag=True, help="Replace a registration that was never used.")
 @_RELEASES
-def register_split_cmd(name: str, generator_version: str, sha256: str | None,
-                       file_: str | None, releases: str | None) -> None:
-    """Maintainers: record a published split release (NAME GENERATOR_VERSION SHA256)."""
-    from deepnetsbench.releases import register_split
+def register_split_cmd(name: str | None, generator_version: str | None, file_: str,
+                       replace: bool, releases: str | None) -> None:
+    """Maintainers: record a published split release, with every pin computed from the file
+    (sha256, number of items, record names; per dataset for episode suites)."""
+    from deepnetsbench.releases import register_split_file
 
-    if (sha256 is None) == (file_ is None):
-        raise BenchError("give either SHA256 or --file", "e.g. register-split test 1 --file test.h5")
-    sha = sha256 or _sha256_of(file_)
-    path = register_split(name, generator_version, sha, releases)
-    click.echo(f"registered split {name} v{generator_version} {sha} in {path}")
+    name, version, pins = register_split_file(name, file_, generator_version, releases,
+                                              replace)
+    counts = (f"{pins['num_items']} items" if "num_items" in pins else ", ".join(
+        f"{d}: {p['num_items']} episodes" for d, p in pins["datasets"].items()))
+    click.echo(f"registered split {name} v{version} {pins['sha256']} ({counts})")
 
 
 @leaderboard_group.command("register-dataset")
 @click.argument("name")
-@click.argument("content_sha256")
+@click.option("--file", "file_", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="The image-cache file (default: NAME in the cache under --root).")
+@click.option("--root", default=None, help="Data root (default $DEEPNETS_BENCH_ROOT or cache).")
+@click.option("--replace", is_flag=True, help="Replace a registration that was wrong.")
 @_RELEASES
-def register_dataset_cmd(name: str, content_sha256: str, releases: str | None) -> None:
-    """Maintainers: record an accepted dataset content hash (ImageDataset.content_sha256)."""
-    from deepnetsbench.releases import register_dataset
+def register_dataset_cmd(name: str, file_: str | None, root: str | None, replace: bool,
+                         releases: str | None) -> None:
+    """Maintainers: record an accepted dataset, its content hash and pins computed from the
+    decoded images (class count, test size, image sizes)."""
+    from deepnetsbench.data.cache import cache_path
+    from deepnetsbench.releases import register_dataset_file
 
-    path = register_dataset(name, content_sha256, releases)
-    click.echo(f"registered dataset {name} {content_sha256} in {path}")
+    sha, pins = register_dataset_file(name, file_ or cache_path(name, root), releases, replace)
+    click.echo(f"registered dataset {name} {sha} ({pins['num_classes']} classes, "
+               f"{pins['num_test']} test images, {pins['image_size']} px)")
 
 
 COMMANDS = [leaderboard_group]

@@ -28,14 +28,19 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from deepnetsbench.errors import BenchError
-from deepnetsbench.releases import known_dataset, known_split, split_versions
+from deepnetsbench.leaderboard.text import check_text_fields, check_url
+from deepnetsbench.releases import dataset_release, names_sha256, split_release, split_versions
 from deepnetsbench.results import (
     DEFAULT_BOOT_SEED,
     DEFAULT_N_BOOT,
+    MAX_RESULTS_BYTES,
     Results,
     aggregate_mismatch,
     atomic_write_text,
     load_results,
+    loads_strict,
+    one_line_text,
+    read_bounded,
 )
 
 ENTRY_VERSION = "1"
@@ -99,29 +104,120 @@ def check_results(res: Results, releases: str | os.PathLike | None = None,
                   source: str = "results") -> None:
     """Every rule a results file must pass to enter the leaderboard (bar duplicates)."""
     p = res.protocol
+    _check_origin(res, source)
     if p.split != res.split.name or p.dataset != res.dataset.name:
         raise BenchError(
-            f"{source}: protocol names split/dataset {p.split!r}/{p.dataset!r} but the run "
-            f"records {res.split.name!r}/{res.dataset.name!r}",
+            f"{source}: protocol names split/dataset {one_line_text(p.split)!r}/"
+            f"{one_line_text(p.dataset)!r} but the run records {one_line_text(res.split.name)!r}/"
+            f"{one_line_text(res.dataset.name)!r}",
             "re-run the evaluator; do not edit results files by hand")
+    check_text_fields(res, source)
 
-    if not known_split(release_name(res), res.split.sha256, releases,
-                       res.split.generator_version):
+    split_pins = split_release(release_name(res), res.split.sha256, releases,
+                               res.split.generator_version)
+    if split_pins is None:
         known = split_versions(release_name(res), releases)
         have = ", ".join(f"v{v}={s[:12]}" for v, s in sorted(known.items())) or "none"
         raise BenchError(
-            f"{source}: split {res.split.name!r} (generator version "
-            f"{res.split.generator_version!r}, sha256 {res.split.sha256[:12]}...) is not a "
-            f"released split (known releases: {have})",
+            f"{source}: split {one_line_text(res.split.name)!r} (generator version "
+            f"{one_line_text(res.split.generator_version)!r}, sha256 "
+            f"{one_line_text(res.split.sha256, 12)}...) is not a released split (known "
+            f"releases: {have})",
             "evaluate on the official split file (deepnets-bench download), not a locally "
             "generated or modified one")
-    if not known_dataset(res.dataset.name, res.dataset.content_sha256, releases):
+    data_pins = dataset_release(res.dataset.name, res.dataset.content_sha256, releases)
+    if data_pins is None:
         raise BenchError(
-            f"{source}: dataset {res.dataset.name!r} with content sha256 "
-            f"{res.dataset.content_sha256[:12]}... is not a released dataset",
+            f"{source}: dataset {one_line_text(res.dataset.name)!r} with content sha256 "
+            f"{one_line_text(res.dataset.content_sha256, 12)}... is not a released dataset",
             "evaluate on the official test images (deepnets-bench download) without "
             "resizing or re-encoding them")
+    board = _board_pins(res, split_pins, data_pins, source)
+    _check_records(res, board, source)
+    _check_pinned_protocol(res, board, source)
 
+    if p.batch_size != OFFICIAL_BATCH_SIZE:
+        raise BenchError(f"{source}: protocol batch_size is {p.batch_size}, the official "
+                         f"protocol uses {OFFICIAL_BATCH_SIZE}",
+                         f"re-run with --batch-size {OFFICIAL_BATCH_SIZE} (the default)")
+    if p.bn_mode != OFFICIAL_BN_MODE:
+        raise BenchError(f"{source}: protocol bn_mode is {one_line_text(p.bn_mode)!r}, the "
+                         f"official protocol uses {OFFICIAL_BN_MODE!r} (BatchNorm with batch "
+                         "statistics)", "re-run with the default BatchNorm mode")
+
+    if not res.method.builtin and not check_url(res.method.url, REPO_ROOT):
+        raise BenchError(f"{source}: method {one_line_text(res.method.name)!r} has no public "
+                         f"code link (method.url = {one_line_text(res.method.url)!r})",
+                         "set the method's url to a public http(s) repository with the code "
+                         "and weights, then re-run the evaluator")
+
+    agg = res.aggregates
+    if (agg.n_boot, agg.bootstrap_seed) != (DEFAULT_N_BOOT, DEFAULT_BOOT_SEED):
+        raise BenchError(
+            f"{source}: aggregates use n_boot={agg.n_boot}, seed={agg.bootstrap_seed}; the "
+            f"leaderboard uses n_boot={DEFAULT_N_BOOT}, seed={DEFAULT_BOOT_SEED}",
+            "recompute them with deepnetsbench.results.aggregate(records) defaults")
+    diff = aggregate_mismatch(res)
+    if diff:
+        raise BenchError(f"{source}: aggregates do not match the records "
+                         f"({one_line_text(diff, 200)})",
+                         "do not edit numbers by hand; recompute with "
+                         "deepnetsbench.results.aggregate(records) or re-run the evaluator")
+
+
+#: Protocol versions whose evaluator ran ``predict`` in an isolated worker (and says so in
+#: ``protocol.extra.isolation``). Earlier versions predate the worker.
+ISOLATED_SINCE = 2
+
+
+def _check_origin(res: Results, source: str) -> None:
+    """Runs that are not leaderboard runs by construction: mock and in-process ones."""
+    extra = res.protocol.extra or {}
+    if extra.get("mock"):
+        raise BenchError(f"{source}: these are the results of a --mock run (4 tiny networks, "
+                         "synthetic images): a smoke test, not a leaderboard run",
+                         "run the evaluator without --mock on the official split and dataset")
+    isolation = extra.get("isolation")
+    if isolation == "in-process":
+        raise BenchError(f"{source}: the method ran inside the evaluator's process "
+                         "(--in-process, a debugging mode), so nothing kept it from the test "
+                         "images or the scoring code", "re-run without --in-process")
+    try:
+        version = int(str(res.protocol.version).split(".")[0])
+    except ValueError:
+        version = 0
+    if version >= ISOLATED_SINCE and isolation != "process":
+        raise BenchError(f"{source}: protocol {one_line_text(res.protocol.version)} results "
+                         f"must say protocol.extra.isolation = 'process' (found "
+                         f"{one_line_text(isolation)!r})",
+                         "submit the file the evaluator wrote, unedited")
+
+
+def _board_pins(res: Results, split_pins: dict, data_pins: dict, source: str) -> dict:
+    """What the release says a complete run on this board records."""
+    fix = ("maintainers: re-register the release from its file (deepnets-bench leaderboard "
+           "register-split NAME VERSION --file F / register-dataset NAME --file F)")
+    if res.suite == "deepnets1m":
+        board = {k: split_pins.get(k) for k in ("num_items", "names_sha256")}
+        board.update(num_classes=data_pins.get("num_classes"),
+                     image_size=data_pins.get("eval_size"),
+                     eval_images=data_pins.get("num_test"))
+    else:
+        per = (split_pins.get("datasets") or {}).get(res.dataset.name)
+        if per is None and split_pins.get("datasets") is not None:
+            raise BenchError(f"{source}: the release {release_name(res)} has no "
+                             f"{one_line_text(res.dataset.name)!r} episodes",
+                             f"use one of its datasets: {', '.join(split_pins['datasets'])}")
+        board = dict(per or {})
+    board["num_test"] = data_pins.get("num_test")
+    missing = sorted(k for k, v in board.items() if v is None)
+    if missing:
+        raise BenchError(f"{source}: the releases file pins no {', '.join(missing)} for "
+                         f"{release_name(res)} / {one_line_text(res.dataset.name)}", fix)
+    return board
+
+
+def _check_records(res: Results, board: dict, source: str) -> None:
     indices = [r.index for r in res.records]
     seen: set[int] = set()
     dups = sorted({i for i in indices if i in seen or seen.add(i)})
@@ -129,7 +225,11 @@ def check_results(res: Results, releases: str | os.PathLike | None = None,
         raise BenchError(
             f"{source}: architecture indices appear more than once: {_few(dups)}",
             "keep one record per architecture (re-run the evaluator to get a clean file)")
-    n = res.split.num_items
+    n = int(board["num_items"])
+    if res.split.num_items != n:
+        raise BenchError(f"{source}: split.num_items is {res.split.num_items}, the release has "
+                         f"{n} items", "evaluate every item of the released split and submit "
+                         "the file the evaluator wrote")
     missing = sorted(set(range(n)) - seen)
     extra = sorted(seen - set(range(n)))
     if missing or extra:
@@ -141,46 +241,31 @@ def check_results(res: Results, releases: str | os.PathLike | None = None,
         raise BenchError(f"{source}: incomplete run: " + "; ".join(what),
                          "resume the evaluation until every architecture of the split has a "
                          "record (failures are recorded as status 'failed', not left out)")
+    names = [r.name for r in sorted(res.records, key=lambda r: r.index)]
+    if names_sha256(names) != board["names_sha256"]:
+        raise BenchError(f"{source}: the records' names are not those of the release "
+                         f"(first record: {one_line_text(names[0] if names else '')!r})",
+                         "submit the file the evaluator wrote on the released split")
 
-    if p.batch_size != OFFICIAL_BATCH_SIZE:
-        raise BenchError(f"{source}: protocol batch_size is {p.batch_size}, the official "
-                         f"protocol uses {OFFICIAL_BATCH_SIZE}",
-                         f"re-run with --batch-size {OFFICIAL_BATCH_SIZE} (the default)")
-    if p.bn_mode != OFFICIAL_BN_MODE:
-        raise BenchError(f"{source}: protocol bn_mode is {p.bn_mode!r}, the official protocol "
-                         f"uses {OFFICIAL_BN_MODE!r} (BatchNorm with batch statistics)",
-                         "re-run with the default BatchNorm mode")
-    if res.suite == "deepnets1m" and p.eval_images != res.dataset.num_test:
+
+def _check_pinned_protocol(res: Results, board: dict, source: str) -> None:
+    p = res.protocol
+    checks = [("protocol.num_classes", p.num_classes, board["num_classes"]),
+              ("protocol.image_size", p.image_size, board["image_size"]),
+              ("dataset.num_test", res.dataset.num_test, board["num_test"])]
+    for what, have, want in checks:
+        if have != want:
+            raise BenchError(f"{source}: {what} is {have}, the release defines {want}",
+                             "evaluate with the official dataset at its evaluation size "
+                             "(submit the file the evaluator wrote)")
+    if p.eval_images != board["eval_images"]:
         raise BenchError(f"{source}: evaluated on {p.eval_images} images, the official test "
-                         f"set of {res.dataset.name!r} has {res.dataset.num_test}",
+                         f"set of {one_line_text(res.dataset.name)!r} defines "
+                         f"{board['eval_images']}",
                          "re-run on the full test set (do not limit the number of images)")
 
-    if not res.method.builtin and not (re.match(r"^https?://\S+$", res.method.url or "")
-                                       or _shipped_baseline(res.method.url)):
-        raise BenchError(f"{source}: method {res.method.name!r} has no public code link "
-                         f"(method.url = {res.method.url!r})",
-                         "set the method's url to a public repository with the code and "
-                         "weights, then re-run the evaluator")
 
-    agg = res.aggregates
-    if (agg.n_boot, agg.bootstrap_seed) != (DEFAULT_N_BOOT, DEFAULT_BOOT_SEED):
-        raise BenchError(
-            f"{source}: aggregates use n_boot={agg.n_boot}, seed={agg.bootstrap_seed}; the "
-            f"leaderboard uses n_boot={DEFAULT_N_BOOT}, seed={DEFAULT_BOOT_SEED}",
-            "recompute them with deepnetsbench.results.aggregate(records) defaults")
-    diff = aggregate_mismatch(res)
-    if diff:
-        raise BenchError(f"{source}: aggregates do not match the records ({diff})",
-                         "do not edit numbers by hand; recompute with "
-                         "deepnetsbench.results.aggregate(records) or re-run the evaluator")
-
-
-def _shipped_baseline(url: str | None) -> bool:
-    """A reference baseline shipped with the suite names its code by repository path."""
-    if not url or not url.startswith("baselines/"):
-        return False
-    repo = Path(__file__).resolve().parents[2]
-    return (repo / url).exists()
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _few(xs: list[int], k: int = 5) -> str:
@@ -208,15 +293,62 @@ def entries_dir(board: str | os.PathLike) -> Path:
     return Path(board) / "entries"
 
 
+def is_board(board: str | os.PathLike) -> bool:
+    """Whether ``board`` is a leaderboard folder (it has an ``entries/`` folder)."""
+    return entries_dir(board).is_dir()
+
+
+def resolve_board(board: str | os.PathLike | None, create: bool = False) -> Path:
+    """The leaderboard folder a command works on. An explicit ``board`` is taken as given
+    (``create``: it may be new); without one, ``./leaderboard`` must already be a
+    leaderboard, so running outside the repository never creates or reads an empty one."""
+    if board is not None:
+        path = Path(board)
+        if not create and path.exists() and not is_board(path):
+            raise BenchError(f"{path} is not a leaderboard (it has no entries/ folder)",
+                             "pass the leaderboard folder of the repository with --dir")
+        return path
+    path = Path(DEFAULT_DIR)
+    if not is_board(path):
+        where = "there is no ./leaderboard" if not path.exists() else \
+            "./leaderboard has no entries/ folder"
+        raise BenchError(f"{where}: this is not the repository's root",
+                         "run the command in the repository's root, or name the "
+                         "leaderboard folder with --dir (a new one is created on submit)")
+    return path
+
+
 def load_entry(path: str | os.PathLike) -> Entry:
+    """Read an entry file: bounded size, strict JSON, the schema (no further checks)."""
     path = Path(path)
+    fix = "restore it from git or remove it"
+    data = loads_strict(read_bounded(path, "leaderboard entry", MAX_RESULTS_BYTES + (1 << 20)),
+                        f"leaderboard entry {path}", fix=fix)
     try:
-        return Entry.model_validate_json(path.read_bytes())
+        return Entry.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"]) or "<root>"
-        raise BenchError(f"leaderboard entry {path} is invalid: field '{loc}': {first['msg']}",
-                         "restore it from git or remove it") from None
+        loc = ".".join(one_line_text(x, 40) for x in first["loc"]) or "<root>"
+        raise BenchError(f"leaderboard entry {path} is invalid: field '{loc}': "
+                         f"{one_line_text(first['msg'], 200)}", fix) from None
+
+
+def check_entry(path: Path, entry: Entry, releases: str | os.PathLike | None = None) -> None:
+    """Re-validate a stored entry as if it were submitted again: every results check, its
+    content hash and its file name. A hand-edited entry fails here."""
+    fix = "restore it from git, or remove it and submit the results again"
+    try:
+        check_results(entry.results, releases, source=f"leaderboard entry {path.name}")
+    except BenchError as err:
+        raise BenchError(err.what, fix) from None
+    sha = content_sha256(entry.results)
+    if entry.content_sha256 != sha:
+        raise BenchError(f"leaderboard entry {path.name} was edited: its results hash to "
+                         f"{sha[:12]}..., the entry says {one_line_text(entry.content_sha256, 12)}"
+                         "...", fix)
+    if path.name != entry_filename(entry.results, sha):
+        raise BenchError(f"leaderboard entry {path.name} should be named "
+                         f"{entry_filename(entry.results, sha)}", fix)
 
 
 def load_entries(board: str | os.PathLike = DEFAULT_DIR) -> list[tuple[Path, Entry]]:
@@ -279,5 +411,5 @@ def submit(path: str | os.PathLike, board: str | os.PathLike = DEFAULT_DIR,
         if render:
             from deepnetsbench.leaderboard.render import render as render_board
 
-            render_board(board)
+            render_board(board, releases)
     return target

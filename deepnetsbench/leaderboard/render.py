@@ -20,7 +20,8 @@ from deepnetsbench.leaderboard.board import (
     fmt_seconds,
     fmt_speedup,
 )
-from deepnetsbench.leaderboard.entries import DEFAULT_DIR, load_entries
+from deepnetsbench.leaderboard.entries import DEFAULT_DIR, check_entry, find_duplicate, load_entries
+from deepnetsbench.leaderboard.text import md_escape, md_url
 from deepnetsbench.results import Stat, atomic_write_text
 
 HEADER = """# deepnets-bench leaderboard
@@ -36,13 +37,6 @@ Ranks are significance groups: methods sharing a rank are not significantly diff
 (paired bootstrap, 95%). Top-1 is mean ± standard error over architectures (failed
 architectures count as 0%), with the 95% bootstrap interval. ≥ marks a lower bound.
 """
-
-
-def _md(text: str) -> str:
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    for ch in "\\|[]*_`":  # backslash first, so the added ones are not doubled
-        text = text.replace(ch, "\\" + ch)
-    return text.replace("\n", " ")
 
 
 def table_markdown(t: Table) -> str:
@@ -64,9 +58,9 @@ def table_markdown(t: Table) -> str:
         "|" + "|".join("---:" if c in ("Rank",) else "---" for c in cols) + "|",
     ]
     for r in t.rows:
-        name = _md(r.method + (f" {r.version}" if r.version else ""))
+        name = md_escape(r.method + (f" {r.version}" if r.version else ""))
         url = f"../{r.url}" if r.url and not r.url.startswith(("http://", "https://")) else r.url
-        method = f"[{name}]({url})" if url else name  # repository paths are relative to the board
+        method = f"[{name}]({md_url(url)})" if url else name  # repo paths: relative to the board
         cells = [str(r.rank), method, fmt_mean_se(r.top1), fmt_ci(r.top1),
                  fmt_mean_se(r.top5), fmt_seconds(r.predict_time_s.mean)]
         if has_speedup:
@@ -121,8 +115,12 @@ def site_data(tables: list[Table]) -> dict:
 
 def _embed_json(data: dict) -> str:
     # Escaped so that no submitted string can close the <script> element.
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+    for ch, esc in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"),
+                    ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(ch, esc)
+    return text
 
 
 def site_html(tables: list[Table]) -> str:
@@ -134,9 +132,28 @@ def site_html(tables: list[Table]) -> str:
             .replace("__BOARD_DATA__", _embed_json(site_data(tables))))
 
 
-def render(board: str | os.PathLike = DEFAULT_DIR) -> list[Path]:
-    """Rebuild ``<board>/README.md`` and ``<board>/site/index.html`` from the entries."""
-    tables = build_tables(load_entries(board))
+def checked_entries(board: str | os.PathLike = DEFAULT_DIR,
+                    releases: str | os.PathLike | None = None) -> list:
+    """The entries of ``board``, each re-validated as if submitted again (schema, every
+    results check against the releases, content hash, file name, no duplicates): a
+    hand-edited or no longer valid entry stops the render with its reason."""
+    entries = load_entries(board)
+    for i, (path, entry) in enumerate(entries):
+        check_entry(path, entry, releases)
+        why = find_duplicate(entry.results, entry.content_sha256, entries[:i])
+        if why:
+            from deepnetsbench.errors import BenchError
+
+            raise BenchError(f"leaderboard entry {path.name} duplicates another: {why}",
+                             "remove one of the two entries")
+    return entries
+
+
+def render(board: str | os.PathLike = DEFAULT_DIR,
+           releases: str | os.PathLike | None = None) -> list[Path]:
+    """Rebuild ``<board>/README.md`` and ``<board>/site/index.html`` from the entries, after
+    re-validating every one of them (:func:`checked_entries`)."""
+    tables = build_tables(checked_entries(board, releases))
     board = Path(board)
     readme = board / "README.md"
     index = board / "site" / "index.html"

@@ -41,7 +41,9 @@ def build_cmd(splits, suite, num, workers, seed, root):
 @_root
 def info_cmd(splits, release, root):
     """Table of the splits (and episode suites) in the cache: counts, parameters, nodes,
-    versions, sha256."""
+    versions, sha256.
+
+    Also lists the cached image datasets (classes, sizes, content hashes)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -76,6 +78,9 @@ def info_cmd(splits, release, root):
 
         for path in sorted(episodes_dir(root).glob("*.h5")):
             console.print(describe_suite(path))
+        from deepnetsbench.data.commands import image_table
+
+        console.print(image_table(root))  # classes, sizes and content hashes
 
 
 @click.command("convert-ppuda")

@@ -106,10 +106,15 @@ ArchRecord.spec = property(_get_spec, _set_spec)  # type: ignore[assignment]
 
 
 class DeepNets1M(torch.utils.data.Dataset):
-    """Architectures of one split: ``DeepNets1M("test")[i] -> ArchRecord``."""
+    """Architectures of one split: ``DeepNets1M("test")[i] -> ArchRecord``.
+
+    ``verify`` checks the file by content against its manifest (always for evaluation-sized
+    files, by a full stat key for the TRAIN file; ``"full"`` always hashes), and
+    :attr:`sha256` is the hash computed from the file, never the manifest's claim. A read
+    error inside HDF5 (a damaged file) is a one-line BenchError, also mid-run."""
 
     def __init__(self, split: str = "test", root=None, path: str | os.PathLike | None = None,
-                 verify: bool = True, release: str | None = None):
+                 verify: bool | str = True, release: str | None = None):
         self.split = split
         self.release = release
         self.path = Path(path) if path else split_path(release_dir(root, release), split)
@@ -117,24 +122,40 @@ class DeepNets1M(torch.utils.data.Dataset):
             raise BenchError(f"release {release!r} has no {split} split ({self.path} not found)",
                              "convert the official files with `deepnets-bench convert-ppuda DIR`"
                              " (or fetch them with `deepnets-bench download`)")
-        self.manifest = verify_split(self.path, split) if verify else {}
+        self.manifest = verify_split(self.path, split, full=verify == "full") if verify else {}
         self.sha256 = self.manifest.get("sha256")
         self._pid = None
         self._file = None
-        with h5py.File(self.path, "r") as f:
-            self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
-            self._len = int(f.attrs["num_items"])
-            self.args = f["args"][()]
-            self.cell_offset = f["cell_offset"][()]
-            self.node_offset = f["node_offset"][()]
-            self.edge_offset = f["edge_offset"][()]
-            self.num_params = f["num_params"][()]
-            self.names = ([n.decode() if isinstance(n, bytes) else n for n in f["names"][()]]
-                          if "names" in f else None)
-            self.image_sizes = f["image_size"][()] if "image_size" in f else None
-            self.name_table = ([n.decode() if isinstance(n, bytes) else n
-                                for n in f["name_table"][()]] if "node_name" in f else None)
+        try:
+            with h5py.File(self.path, "r") as f:
+                self.attrs = {k: (v.item() if hasattr(v, "item") else v)
+                              for k, v in f.attrs.items()}
+                self._len = int(f.attrs["num_items"])
+                self.args = f["args"][()]
+                self.cell_offset = f["cell_offset"][()]
+                self.node_offset = f["node_offset"][()]
+                self.edge_offset = f["edge_offset"][()]
+                self.num_params = f["num_params"][()]
+                self.names = ([n.decode() if isinstance(n, bytes) else n for n in f["names"][()]]
+                              if "names" in f else None)
+                self.image_sizes = f["image_size"][()] if "image_size" in f else None
+                self.name_table = ([n.decode() if isinstance(n, bytes) else n
+                                    for n in f["name_table"][()]] if "node_name" in f else None)
+        except (OSError, KeyError, ValueError, TypeError) as err:
+            raise self._corrupt(err) from None
         self.manifest.setdefault("generator_version", self.attrs.get("generator_version"))
+
+    def _corrupt(self, err: BaseException) -> BenchError:
+        what = " ".join(str(err).split())[:160] or type(err).__name__
+        return BenchError(f"split file {self.path} is corrupt or unreadable ({what})",
+                          f"delete it and run `deepnets-bench download` (or `deepnets-bench "
+                          f"build --split {self.split}`)")
+
+    def record_names(self) -> list[str]:
+        """The name of every record, in index order (``test/00042``, ``resnet50``)."""
+        if self.names is not None:
+            return list(self.names)
+        return [f"{self.split}/{i:05d}" for i in range(self._len)]
 
     def __len__(self) -> int:
         return self._len
@@ -151,23 +172,26 @@ class DeepNets1M(torch.utils.data.Dataset):
         if not -self._len <= i < self._len:
             raise IndexError(f"{self.split} has {self._len} architectures, asked for {i}")
         i = int(i) % self._len
-        self._h5()
-        n0, n1 = self.node_offset[i], self.node_offset[i + 1]
-        e0, e1 = self.edge_offset[i], self.edge_offset[i + 1]
-        arrays = (self._ds["node_type"][n0:n1], self._ds["node_shape"][n0:n1],
-                  self._ds["edges"][e0:e1])
-        if self.names is not None:
-            size = int(self.image_sizes[i]) if self.image_sizes is not None else 32
-            return ArchRecord(self.split, i, self.names[i], None, int(self.num_params[i]), size,
-                              arrays)
-        c0, c1 = self.cell_offset[i], self.cell_offset[i + 1]
-        names = None
-        if self.name_table is not None:
-            names = [None if k < 0 else self.name_table[k]
-                     for k in self._ds["node_name"][n0:n1].tolist()]
+        try:
+            self._h5()
+            n0, n1 = self.node_offset[i], self.node_offset[i + 1]
+            e0, e1 = self.edge_offset[i], self.edge_offset[i + 1]
+            arrays = (self._ds["node_type"][n0:n1], self._ds["node_shape"][n0:n1],
+                      self._ds["edges"][e0:e1])
+            if self.names is not None:
+                size = int(self.image_sizes[i]) if self.image_sizes is not None else 32
+                return ArchRecord(self.split, i, self.names[i], None, int(self.num_params[i]),
+                                  size, arrays)
+            c0, c1 = self.cell_offset[i], self.cell_offset[i + 1]
+            codes = self._ds["cell_codes"][c0:c1]
+            names = None
+            if self.name_table is not None:
+                names = [None if k < 0 else self.name_table[k]
+                         for k in self._ds["node_name"][n0:n1].tolist()]
+        except (OSError, KeyError, ValueError) as err:  # h5py: "Can't synchronously read data"
+            raise self._corrupt(err) from None
         return ArchRecord(self.split, i, f"{self.split}/{i:05d}", None, int(self.num_params[i]),
-                          32, arrays, _spec_src=(self.args[i], self._ds["cell_codes"][c0:c1]),
-                          _names=names)
+                          32, arrays, _spec_src=(self.args[i], codes), _names=names)
 
     def __getstate__(self):
         state = self.__dict__.copy()

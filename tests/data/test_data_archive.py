@@ -50,7 +50,7 @@ def test_second_load_comes_from_cache(archive, root, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(archive_mod, "_decode", boom)
+    monkeypatch.setattr(archive_mod, "decode_to_cache", boom)
     second = load_archive(archive, root=root, progress=False)
     assert second.content_sha256 == first.content_sha256
     assert np.array_equal(second.train_x, first.train_x)
@@ -107,14 +107,24 @@ def test_order_is_shuffled_deterministically(tmp_path, root, h):
     assert np.array_equal(again.test_y, ds.test_y)
 
 
-def test_numeric_classes_sort_numerically_and_grey_mnist_uses_registry_stats(tmp_path, root, h):
+def test_numeric_classes_sort_numerically_and_grey_stays_one_channel(tmp_path, root, h):
     classes = [str(i) for i in range(11)]  # "10" must come after "9"
     tree = h.make_tree(tmp_path / "src", classes=classes, n_train=1, n_test=1, mode="L", size=4)
-    ds = load_archive(h.pack(tree, tmp_path / "mnist.tar.gz"), root=root, progress=False, workers=0)
+    ds = load_archive(h.pack(tree, tmp_path / "digits.tar.gz"), root=root, progress=False,
+                      workers=0)
     assert ds.classes == classes
     assert ds.channels == 1 and ds.train_x.shape == (11, 4, 4, 1)
     _check_labels(ds, h)
-    assert ds.mean == (0.1307,) and ds.std == (0.3081,)
+    assert np.allclose(ds.mean, ds.train_x.mean() / 255, atol=1e-9)
+
+
+def test_registered_grey_dataset_uses_registry_stats(tmp_path, root, h, monkeypatch):
+    monkeypatch.setenv("DEEPNETS_BENCH_RELEASES", str(tmp_path / "none.json"))  # no content pins
+    tree = h.make_tree(tmp_path / "src", classes=[str(i) for i in range(10)], n_train=1,
+                       n_test=1, mode="L", size=28)
+    ds = load_archive(h.pack(tree, tmp_path / "mnist.tar.gz"), root=root, progress=False,
+                      workers=0)
+    assert ds.channels == 1 and ds.mean == (0.1307,) and ds.std == (0.3081,)
 
 
 def test_class_names_file_beside_archive(archive, root):
@@ -149,7 +159,13 @@ def test_mixed_sizes_need_image_size(tmp_path, root, h):
     assert ds.train_x.shape[1:] == (6, 6, 3)
 
 
-def test_imagenet_folder_is_center_cropped_to_224(tmp_path, root, h):
+def test_imagenet_folder_is_center_cropped_to_224(tmp_path, root, h, monkeypatch):
+    from deepnetsbench.data import registry
+
+    # a 3-class stand-in for the 1000 classes (the name check is tested on its own)
+    small = registry.DATASETS["imagenet"].__class__(
+        **{**registry.DATASETS["imagenet"].__dict__, "num_classes": 3})
+    monkeypatch.setitem(registry.DATASETS, "imagenet", small)
     tree = h.make_tree(tmp_path / "imagenet", size=300, n_train=1, n_test=1, test_dir="val")
     ds = load_archive(tree, root=root, progress=False, workers=0)
     assert ds.name == "imagenet"

@@ -187,7 +187,8 @@ def mirror(tmp_path, monkeypatch):
 
 
 def test_mirror_of_suite_archives(mirror: Path, tmp_path, h):
-    tree = h.make_tree(tmp_path / "src", classes=[str(i) for i in range(10)], n_train=2, n_test=1)
+    tree = h.make_tree(tmp_path / "src", classes=[str(i) for i in range(10)], n_train=2, n_test=1,
+                       size=32)  # the registered size: another one is refused as svhn
     h.pack(tree, mirror / "svhn.tar.gz")
     (mirror / "svhn-classes.txt").write_text("\n".join(f"{i}\tdigit {i}" for i in range(10)))
     ds = load_dataset("svhn", root=tmp_path / "root", download=True, progress=False)

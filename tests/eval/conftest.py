@@ -50,3 +50,21 @@ def method_file(tmp_path):
         return path
 
     return write
+
+
+def _untimed(records) -> list[dict]:
+    """Records as dicts without what varies from run to run: the timings (``predict_time_s``
+    and ``extra`` entries in seconds, ``*_s``)."""
+    out = []
+    for rec in records:
+        data = rec.model_dump(mode="json")
+        data.pop("predict_time_s", None)
+        data["extra"] = {k: v for k, v in data.get("extra", {}).items() if not k.endswith("_s")}
+        out.append(data)
+    return out
+
+
+@pytest.fixture()
+def untimed():
+    """untimed(records) -> comparable dicts: records equal "timings aside"."""
+    return _untimed

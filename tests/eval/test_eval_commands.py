@@ -54,15 +54,23 @@ def test_syntax_error_is_one_line_exit_2(cli, mock_root, tmp_path):
     assert "bad.py:2" in lines[0] and "Traceback" not in r.output
 
 
-def test_raising_method_gives_failed_records_and_clean_exit(cli, mock_root, tmp_path):
+def test_raising_method_gives_failed_records_and_exit_2_when_nothing_succeeded(
+        cli, mock_root, tmp_path):
     (tmp_path / "boom.py").write_text(
-        "class Method:\n    def predict(self, model, task):\n        raise RuntimeError('x')\n")
+        "class Method:\n    def predict(self, model, task):\n"
+        "        if task.arch.index == 1:\n            raise RuntimeError('x')\n")
     r = cli("eval", "--mock", "--method", "boom.py", "--root", str(mock_root), "--arch", "1",
             "--out", "boom.json")
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 2, r.output  # nothing succeeded: an error, with the results kept
     assert "1 (0 ok, 1 failed)" in r.output
+    assert "error: no architecture succeeded (1 of 1 failed; the first: predict raised " \
+           "RuntimeError: x" in r.output
     rec = load_results(tmp_path / "boom.json").records[0]
-    assert rec.status == "failed" and "boom.py:3" in rec.error
+    assert rec.status == "failed" and "boom.py:4" in rec.error
+    r = cli("eval", "--mock", "--method", "boom.py", "--root", str(mock_root), "--arch", "1,3",
+            "--out", "boom.json")
+    assert r.exit_code == 0, r.output  # one failure among successes is a result
+    assert "2 (1 ok, 1 failed)" in r.output
 
 
 def test_bad_arch_and_options_are_one_line(cli, mock_root):
@@ -90,13 +98,30 @@ def test_default_out():
     assert default_out("runs/my ghn.py", "wide", "cifar10", True) == "my_ghn-wide-mock.json"
 
 
-def test_ctrl_c_keeps_done_work_and_exits_130(cli, mock_root, tmp_path):
+@pytest.fixture()
+def ctrl_c():
+    """Ctrl-C raises KeyboardInterrupt here even when the test run itself was started with
+    SIGINT ignored (e.g. in the background under nohup)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_and_sigterm_keep_done_work_and_exit_130(cli, mock_root, tmp_path, monkeypatch,
+                                                        ctrl_c, sig):
+    # The method runs in a worker; it signals the evaluator (this process) as a terminal's
+    # Ctrl-C or a job scheduler's SIGTERM would, then waits to be stopped.
+    monkeypatch.setenv("DNB_PARENT", str(__import__("os").getpid()))
     (tmp_path / "stop.py").write_text(
-        "import math, torch\n"
+        "import os, signal, time\n"
         "class Method:\n"
         "    def predict(self, model, task):\n"
         "        if task.arch.index == 3:\n"
-        "            raise KeyboardInterrupt\n"
+        f"            os.kill(int(os.environ['DNB_PARENT']), signal.{sig})\n"
+        "            time.sleep(60)\n"
         "        return None\n")
     r = cli("eval", "--mock", "--method", "stop.py", "--root", str(mock_root), "--arch", "1,3",
             "--out", "s.json", "--quiet")

@@ -127,7 +127,8 @@ def test_results_round_trip_and_aggregates(run_eval, tmp_path):
     assert loaded.model_dump() == res.model_dump()
     assert aggregate_mismatch(loaded) is None
     p = loaded.protocol
-    assert (p.batch_size, p.bn_mode, p.eval_images, p.seed, p.version) == (64, "batch", 128, 3, "1")
+    assert (p.batch_size, p.bn_mode, p.eval_images, p.seed, p.version) == (64, "batch", 128, 3, "2")
+    assert p.extra["isolation"] == "process" and p.extra["worker_starts"] == 1
     assert p.time_limit_s == 300.0 and p.extra["mock"] is True
     assert loaded.split.num_items == 4 and len(loaded.split.sha256) == 64
     assert loaded.dataset.name == "synthetic" and len(loaded.dataset.content_sha256) == 64
@@ -160,15 +161,21 @@ def test_hooks_extend_records(run_eval):
 
 # ----------------------------------------------------------------------------- resume
 
+# The method runs in a worker process: a Ctrl-C at the terminal reaches the evaluator, which
+# this method imitates by sending SIGINT to it (DNB_PARENT) and waiting to be stopped.
 COUNTING = HEADER + """
     def predict(self, model, task):
         with open(os.environ["DNB_LOG"], "a") as f:
             f.write(f"{task.arch.index}\\n")
         if os.environ.get("DNB_STOP") == str(task.arch.index):
             if os.environ.get("DNB_HANG"):
-                open(os.environ["DNB_HANG"], "w").close()
+                with open(os.environ["DNB_HANG"] + ".part", "w") as f:
+                    f.write(str(os.getpid()))
+                os.replace(os.environ["DNB_HANG"] + ".part", os.environ["DNB_HANG"])
                 time.sleep(120)
-            raise KeyboardInterrupt
+            import signal
+            os.kill(int(os.environ["DNB_PARENT"]), signal.SIGINT)
+            time.sleep(120)
         return kaiming(model)
 """
 
@@ -177,12 +184,24 @@ def _log(path) -> list[int]:
     return [int(x) for x in path.read_text().split()] if path.exists() else []
 
 
+@pytest.fixture()
+def ctrl_c():
+    """Ctrl-C raises KeyboardInterrupt here even when the test run itself was started with
+    SIGINT ignored (e.g. in the background under nohup)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_resume_after_interrupt_computes_only_the_rest(run_eval, method_file, tmp_path,
-                                                       monkeypatch):
+                                                       monkeypatch, ctrl_c):
     path = method_file(COUNTING)
     log = tmp_path / "calls.log"
     monkeypatch.setenv("DNB_LOG", str(log))
     monkeypatch.setenv("DNB_STOP", "3")
+    monkeypatch.setenv("DNB_PARENT", str(os.getpid()))
     with pytest.raises(KeyboardInterrupt):
         run_eval(path, archs=[1, 2, 3])
     partial = load_results(tmp_path / "res.json")  # written on interrupt
@@ -221,7 +240,12 @@ def test_resume_after_sigkill(mock_root, method_file, tmp_path):
             proc.kill()
     assert not out.exists()  # killed hard: only the journal survives
     lines = journal_path(out).read_text().splitlines()
-    assert len(lines) == 3  # header + records 1 and 2
+    assert sum('"record"' in line for line in lines) == 2  # records 1 and 2
+    worker = int(hang.read_text())  # the method's worker dies with the evaluator
+    deadline = time.time() + 30
+    while _alive(worker):
+        assert time.time() < deadline, "the method's worker outlived the killed evaluator"
+        time.sleep(0.2)
 
     env.pop("DNB_STOP")
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
@@ -230,6 +254,14 @@ def test_resume_after_sigkill(mock_root, method_file, tmp_path):
     res = load_results(out)
     assert [r.index for r in res.records] == [1, 2, 3]
     assert all(r.status == "ok" for r in res.records)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1][:1] != "Z"  # a zombie is dead
+    except OSError:
+        return False
 
 
 def test_journal_of_another_run_is_refused(run_eval, tmp_path):
@@ -259,14 +291,14 @@ def test_torn_journal_tail_is_dropped(run_eval, tmp_path):
     res = run_eval("kaiming", archs=[1, 3])
     assert [r.index for r in res.records] == [1, 3]
     lines = jp.read_text().splitlines()
-    assert [json.loads(x)["record"]["index"] for x in lines[1:]] == [1, 3]
+    assert [json.loads(x)["record"]["index"] for x in lines[1:] if '"record"' in x] == [1, 3]
 
 
 def test_corrupt_journal_line_is_an_error(run_eval, tmp_path):
     run_eval("kaiming", archs=[1])
     jp = journal_path(tmp_path / "res.json")
     jp.write_text(jp.read_text() + "garbage\n")
-    with pytest.raises(BenchError, match="line 3 is corrupt"):
+    with pytest.raises(BenchError, match="line 4 is corrupt"):  # header, method, record 1
         run_eval("kaiming", archs=[1, 3])
 
 
@@ -322,9 +354,50 @@ def test_outer_alarm_timer_and_handler_survive(run_eval):
     previous = signal.signal(signal.SIGALRM, outer)
     signal.setitimer(signal.ITIMER_REAL, 100.0)
     try:
-        run_eval("kaiming", archs=[1], time_limit=50)
+        run_eval("kaiming", archs=[1], time_limit=50, isolation="in-process")  # SIGALRM here
         assert signal.getsignal(signal.SIGALRM) is outer
         assert 50 < signal.getitimer(signal.ITIMER_REAL)[0] <= 100
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_mock_run_restarts_when_the_method_file_changed(mock_root, method_file, tmp_path,
+                                                        capsys):
+    """The template's loop: edit the method, re-run `eval --mock`. Only the file's content
+    may differ; any other difference is still refused."""
+    from rich.console import Console
+
+    from deepnetsbench.eval.runner import EvalConfig, open_mock, run_evaluation
+
+    def run(**kw):
+        cfg = EvalConfig(mock=True, root=mock_root, out=tmp_path / "m.json", archs=[1],
+                         progress=False, **kw)
+        suite, images, size = open_mock("test", root=mock_root)
+        return run_evaluation(str(path), suite, images, cfg, size,
+                              console=Console(stderr=True, width=300))
+
+    path = method_file(probe("return kaiming(model)"))
+    first = run()
+    path.write_text(probe("return kaiming(model)  # edited"))
+    second = run()
+    assert "the method changed since" in capsys.readouterr().err
+    assert second.method.file_sha256 != first.method.file_sha256
+    assert [r.status for r in second.records] == ["ok"]
+    with pytest.raises(BenchError, match="different run"):
+        run(seed=9)  # not the method: refused as before
+
+
+def test_script_without_main_guard_runs(mock_root, tmp_path):
+    """The worker never re-imports the evaluator's __main__: a plain script that evaluates
+    at top level must not run again inside it."""
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "from deepnetsbench.eval.runner import EvalConfig, evaluate\n"
+        f"res = evaluate('kaiming', EvalConfig(mock=True, root={str(mock_root)!r}, archs=[1],\n"
+        f"               out={str(tmp_path / 'p.json')!r}, progress=False))\n"
+        "print('records', len(res.records), res.records[0].status)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("records 1 ok") == 1

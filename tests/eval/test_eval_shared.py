@@ -7,17 +7,12 @@ import pytest
 pytestmark = pytest.mark.shared
 
 
-def test_random_on_cifar10_is_near_chance(shared_data, tmp_path_factory):
-    archive = shared_data / "cifar10.tar.gz"
-    if not archive.exists():
-        pytest.skip(f"{archive} is absent")
-    from deepnetsbench.data import load_archive
+def test_random_on_cifar10_is_near_chance(shared_cifar10, shared_cifar10_root):
     from deepnetsbench.eval.runner import EvalConfig, evaluate
     from deepnetsbench.results import aggregate_mismatch, load_results
     from deepnetsbench.splits import DeepNets1M, generate_split
 
-    root = tmp_path_factory.mktemp("cifar-root")
-    ds = load_archive(archive, root=root, progress=False)
+    root, ds = shared_cifar10_root, shared_cifar10  # decoded once per session (conftest)
     generate_split("test", 3, root=root)  # the real first test architectures, real widths
     split = DeepNets1M("test", root=root)
     out = root / "random.json"

@@ -6,22 +6,29 @@ import json
 from pathlib import Path
 
 import pytest
+from example_releases import (  # the helper module beside this file
+    DATA_PINS,
+    DATA_SHA,
+    SPLIT_SHA,
+    WIDE_SHA,
+    N,
+    episode_pins,
+    register_examples,
+    split_pins,
+)
 
-from deepnetsbench.releases import ENV_RELEASES, register_dataset, register_split
+from deepnetsbench.releases import ENV_RELEASES
 from deepnetsbench.results import Results, aggregate, example_results, save_results
 
-SPLIT_SHA = "a" * 64
-WIDE_SHA = "b" * 64
-DATA_SHA = "c" * 64
+__all__ = ["DATA_PINS", "DATA_SHA", "N", "SPLIT_SHA", "WIDE_SHA", "episode_pins",
+           "register_examples", "split_pins"]
 
 
 @pytest.fixture
 def releases(tmp_path, monkeypatch) -> Path:
-    """A releases file knowing test/wide (v1) and cifar10; also set as the default."""
-    path = tmp_path / "releases.json"
-    register_split("test", "1", SPLIT_SHA, path)
-    register_split("wide", "1", WIDE_SHA, path)
-    register_dataset("cifar10", DATA_SHA, path)
+    """A releases file knowing test/wide (v1, 12 architectures) and cifar10; also set as the
+    default."""
+    path = register_examples(tmp_path / "releases.json")
     monkeypatch.setenv(ENV_RELEASES, str(path))
     return path
 

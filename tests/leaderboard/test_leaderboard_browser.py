@@ -56,14 +56,12 @@ def _run(chromium: str, profile: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    from deepnetsbench.releases import register_dataset, register_split
+    from example_releases import register_examples
+
     from deepnetsbench.results import example_results, save_results
 
     tmp = tmp_path_factory.mktemp("site")
-    rel = tmp / "releases.json"
-    register_split("test", "1", "a" * 64, rel)
-    register_split("wide", "1", "b" * 64, rel)
-    register_dataset("cifar10", "c" * 64, rel)
+    rel = register_examples(tmp / "releases.json", n_test=16, n_wide=10)
     specs = [("GHN-2", 60, "test", dict(speedup=True, finetune=True)), ("PudNet", 57, "test", {}),
              ("Random init", 10, "test", dict(failed=[1])), ("GHN-2", 42, "wide", {}),
              ("Random init", 6, "wide", {})]
@@ -74,7 +72,7 @@ def site(tmp_path_factory) -> Path:
         src = save_results(res, tmp / f"r{i}.json")
         submit(src, tmp / "lb", releases=rel, reproduced=(i == 0),
                now=datetime(2025, 1, 1 + i, tzinfo=UTC))
-    render(tmp / "lb")
+    render(tmp / "lb", rel)
     return tmp / "lb" / "site" / "index.html"
 
 

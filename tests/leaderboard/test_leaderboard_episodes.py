@@ -2,6 +2,7 @@
 the suite's shipped baselines may name their code by repository path."""
 
 import pytest
+from example_releases import DATA_PINS, episode_pins, split_pins
 
 from deepnetsbench.errors import BenchError
 from deepnetsbench.leaderboard.board import build_tables
@@ -25,8 +26,8 @@ def _episode(method, target, url="", seed=0):
 @pytest.fixture
 def rel(tmp_path):
     path = tmp_path / "releases.json"
-    register_split("episodes-intra/test", "1", EP_SHA, path)
-    register_dataset("tinyimagenet", DATA, path)
+    register_split("episodes-intra/test", "1", episode_pins(EP_SHA, "tinyimagenet", 5), path)
+    register_dataset("tinyimagenet", DATA, DATA_PINS, path)
     return path
 
 
@@ -35,8 +36,8 @@ def test_episode_release_is_namespaced(rel, tmp_path):
     assert release_name(res) == "episodes-intra/test"
     check_results(res, rel)
     other = tmp_path / "other.json"
-    register_split("test", "1", EP_SHA, other)  # same sha under the DeepNets-1M name only
-    register_dataset("tinyimagenet", DATA, other)
+    register_split("test", "1", split_pins(EP_SHA, 5), other)  # same sha, DeepNets-1M name
+    register_dataset("tinyimagenet", DATA, DATA_PINS, other)
     with pytest.raises(BenchError, match="not a released split"):
         check_results(res, other)
 

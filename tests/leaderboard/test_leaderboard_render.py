@@ -94,7 +94,7 @@ def test_hostile_method_name_is_escaped(tmp_path, releases, make, write):
     html = (tmp_path / "lb" / "site" / "index.html").read_text()
     assert "<script>alert(1)" not in html and html.count("</script>") == 2
     md = (tmp_path / "lb" / "README.md").read_text()
-    assert "<script>" not in md and "\\| \\[x\\](y)" in md
+    assert "<script>" not in md and "\\| \\[x\\]\\(y\\)" in md
 
 
 def test_empty_board_renders(tmp_path):
@@ -104,7 +104,9 @@ def test_empty_board_renders(tmp_path):
 
 
 def test_two_releases_of_a_split_get_separate_tables(tmp_path, releases, make, write, edit):
-    register_split("test", "2", "9" * 64, releases)
+    from example_releases import split_pins
+
+    register_split("test", "2", split_pins("9" * 64), releases)
 
     def v2(d):
         d["split"].update(generator_version="2", sha256="9" * 64)
@@ -145,27 +147,33 @@ def test_cli_refusal_is_one_line_exit_2(tmp_path, releases, make, write):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "; fix: " in lines[0]
 
 
-def test_cli_register(tmp_path):
-    rel = str(tmp_path / "rel.json")
-    f = tmp_path / "split.h5"
-    f.write_bytes(b"split file")
-    runner = CliRunner()
-    out = runner.invoke(main, ["leaderboard", "register-split", "test", "1", "--file", str(f),
-                               "--releases", rel])
-    assert out.exit_code == 0, out.output
-    import hashlib
+def test_cli_register_computes_the_pins(tmp_path):
+    from deepnetsbench.data.cache import write_cache
+    from deepnetsbench.data.synthetic import synthetic_dataset
+    from deepnetsbench.splits import generate_split
 
-    assert known_split("test", hashlib.sha256(b"split file").hexdigest(), rel)
-    out = runner.invoke(main, ["leaderboard", "register-dataset", "cifar10", "C" * 64, "--releases", rel])
-    assert out.exit_code == 0 and known_dataset("cifar10", "c" * 64, rel)
+    rel = str(tmp_path / "rel.json")
+    split = generate_split("test", 3, root=tmp_path)
+    runner = CliRunner()
+    out = runner.invoke(main, ["leaderboard", "register-split", "test", "1.0", "--file",
+                               str(split), "--releases", rel])
+    assert out.exit_code == 0 and "(3 items)" in out.output, out.output
+    pins = load_releases(rel)["splits"]["test"]["1.0"]
+    assert pins["num_items"] == 3 and len(pins["names_sha256"]) == 64
+    cache = write_cache(synthetic_dataset(7, 12, n_train=20, n_test=14), tmp_path / "s.h5")
+    out = runner.invoke(main, ["leaderboard", "register-dataset", "synthetic", "--file",
+                               str(cache), "--releases", rel])
+    assert out.exit_code == 0 and "7 classes, 14 test images, 12 px" in out.output, out.output
     out = runner.invoke(main, ["leaderboard", "register-split", "test", "1", "--releases", rel])
-    assert out.exit_code == 2 and "give either SHA256 or --file" in out.output
+    assert out.exit_code == 2 and "--file" in out.output
 
 
 # ----------------------------------------------------------------------------- releases
 
 
 def test_releases_file_and_override(tmp_path, monkeypatch):
+    from example_releases import DATA_PINS, split_pins
+
     monkeypatch.delenv("DEEPNETS_BENCH_RELEASES", raising=False)
     assert releases_path().name == "releases.json" and releases_path().exists()
     packaged = load_releases()
@@ -174,20 +182,26 @@ def test_releases_file_and_override(tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPNETS_BENCH_RELEASES", str(path))
     assert releases_path() == path
     assert not known_split("test", "a" * 64)  # missing file: nothing known
-    register_split("test", "1", "A" * 64)
+    register_split("test", "1", split_pins("A" * 64))
     assert known_split("test", "a" * 64) and known_split("test", "a" * 64, generator_version="1")
     assert not known_split("test", "a" * 64, generator_version="2")
     assert not known_split("wide", "a" * 64)
-    register_split("test", "1", "a" * 64)  # same again: no-op
+    register_split("test", "1", split_pins("a" * 64))  # same again: no-op
     with pytest.raises(BenchError, match="already released"):
-        register_split("test", "1", "b" * 64)
-    register_split("test", "1", "b" * 64, replace=True)
+        register_split("test", "1", split_pins("b" * 64))
+    with pytest.raises(BenchError, match="already released"):  # same hash, other counts
+        register_split("test", "1", split_pins("a" * 64, n=3))
+    register_split("test", "1", split_pins("b" * 64), replace=True)
     assert known_split("test", "b" * 64) and not known_split("test", "a" * 64)
-    register_dataset("cifar10", "c" * 64)
-    register_dataset("cifar10", "c" * 64)
-    assert json.loads(path.read_text())["datasets"] == {"cifar10": ["c" * 64]}
+    with pytest.raises(BenchError, match="lack num_items"):
+        register_split("wide", "1", {"sha256": "c" * 64})
+    register_dataset("cifar10", "c" * 64, DATA_PINS)
+    register_dataset("cifar10", "c" * 64, DATA_PINS)
+    assert json.loads(path.read_text())["datasets"] == {"cifar10": {"c" * 64: DATA_PINS}}
     with pytest.raises(BenchError, match="not a sha256"):
-        register_dataset("cifar10", "xyz")
+        register_dataset("cifar10", "xyz", DATA_PINS)
+    with pytest.raises(BenchError, match="lack"):
+        register_dataset("cifar10", "d" * 64, {"num_classes": 10})
     path.write_text("{oops")
     with pytest.raises(BenchError, match="cannot read releases file"):
         known_dataset("cifar10", "c" * 64)
