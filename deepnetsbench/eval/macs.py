@@ -2,80 +2,100 @@
 
 The shard partition needs the compute of every architecture of a split before anything is
 built; building 500 networks to count them would cost more than the balance gains. This
-walks the same op-by-op derivation as :mod:`deepnetsbench.graph.derive` (which already
-tracks channels and resolution) and adds, per layer, what
-:func:`deepnetsbench.eval.runner.count_macs` counts on the built model: conv weight
-elements x output positions, linear weight elements x tokens (attention's qkv/proj
-included). A test checks the two agree on every kind of split.
+reads the shape plan the torch builder reads (:func:`deepnetsbench.space.layout.plan_network`:
+widths, strides, resolutions, live parts) and adds, per live layer, what
+:func:`deepnetsbench.eval.runner.count_macs` counts on the built model: conv weight elements
+x output positions, linear weight elements x tokens (attention's projections and
+feed-forward included; the attention matmuls themselves are not). Dead layers are built but
+never run, so they cost nothing here either. A test checks the two agree on every kind of
+split.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from deepnetsbench.graph import derive
+from deepnetsbench.space.layout import (
+    FACTORIZED_REDUCE,
+    RELU_CONV_BN,
+    CellPlan,
+    OpPlan,
+    StemPlan,
+    conv_side,
+    halve,
+    plan_network,
+)
+from deepnetsbench.space.primitives import parse_op
 
 __all__ = ["module_macs", "spec_macs"]
 
 
-class _MacCounter(derive.GraphBuilder):
-    """A graph builder that also keeps each node's number of spatial positions and sums the
-    MACs of the layers it emits."""
+def _stem_macs(stem: StemPlan, image_size: int, in_channels: int = 3) -> int:
+    k, s, p = stem.kernel, stem.stride, stem.padding
+    if stem.kind == "vit":
+        return stem.channels * in_channels * k * k * stem.side0 ** 2
+    if stem.kind == "simple":
+        side = conv_side(image_size, k, s, p)  # before the optional max-pool
+        return stem.channels * in_channels * k * k * side ** 2
+    c, half = stem.channels, stem.channels // 2
+    a = conv_side(image_size, k, s, p)
+    return (half * in_channels * k * k * a ** 2 + c * half * 9 * stem.side0 ** 2
+            + c * c * 9 * stem.side1 ** 2)
 
-    def __init__(self) -> None:
-        super().__init__(with_graph=False)
-        self.positions: list[int] = []
-        self.macs = 0
 
-    def _node(self, kind: str, preds: frozenset, name=None, shape=()) -> int:
-        idx = super()._node(kind, preds, name, shape)
-        # A node has the resolution of its inputs unless the layer methods below say
-        # otherwise (convs, pools); global pooling leaves one position.
-        pos = 1 if kind == "glob_avg" or not preds else self.positions[min(preds)]
-        self.positions.append(pos)
-        if kind in ("msa", "cse") and len(shape) >= 2:  # linear/1x1 layers inside ops
-            self.macs += math.prod(shape) * pos
-        return idx
+def _preprocess_macs(kind: str, c_in: int, c_out: int, side: int) -> int:
+    if kind == FACTORIZED_REDUCE:
+        return 2 * (c_out // 2) * c_in * side ** 2
+    if kind == RELU_CONV_BN:
+        return c_out * c_in * side ** 2
+    return 0  # Stride / identity
 
-    def input(self, c: int, h: int, w: int) -> derive.Sym:
-        x = super().input(c, h, w)
-        self.positions[-1] = h * w
-        return x
 
-    def conv(self, x: derive.Sym, name: str, cout: int, k, s=1, p=0, d=1, groups=1,
-             kind="conv") -> derive.Sym:
-        y = super().conv(x, name, cout, k, s, p, d, groups, kind)
-        kh, kw = (k, k) if isinstance(k, int) else k
-        self.positions[-1] = y.h * y.w
-        self.macs += cout * (x.c // groups) * kh * kw * y.h * y.w
-        return y
+def _op_macs(op: OpPlan, side_in: int) -> int:
+    family, k = parse_op(op.name)
+    ci, co = op.c_in, op.c_out
+    so = halve(side_in) if op.stride > 1 else side_in
+    if family == "skip_connect":
+        return 2 * (co // 2) * ci * so ** 2 if op.stride > 1 else 0
+    if family == "conv":
+        return co * ci * k * k * so ** 2
+    if family == "conv2":  # 1 x k (stride along the width only), then k x 1
+        return ci * ci * k * side_in * so + co * ci * k * so ** 2
+    if family == "sep_conv":
+        return ci * k * k * so ** 2 + ci * ci * so ** 2 + ci * k * k * so ** 2 + co * ci * so ** 2
+    if family == "dil_conv":
+        return ci * k * k * so ** 2 + co * ci * so ** 2
+    if family == "msa":  # computed at the input's resolution, subsampled after
+        inner, tokens = 8 * (ci // 8), side_in ** 2
+        return (3 * inner * ci + co * inner + 2 * ci * co) * tokens
+    if family == "cse":  # on the squeezed (1 x 1) channels
+        return 2 * ci * (ci // 2)
+    return 0  # none, pools
 
-    def pool(self, x: derive.Sym, kind: str, k: int, s: int, p: int) -> derive.Sym:
-        y = super().pool(x, kind, k, s, p)
-        self.positions[-1] = y.h * y.w
-        return y
 
-    def linear(self, x: derive.Sym, name: str, cout: int, kind: str = "conv") -> derive.Sym:
-        self.macs += cout * x.c
-        return super().linear(x, name, cout, kind)
+def _cell_macs(cell: CellPlan) -> int:
+    if not cell.live:
+        return 0
+    total = 0
+    if cell.reads[0]:
+        total += _preprocess_macs(cell.preprocess0, cell.c_pp, cell.c_out, cell.side_in)
+    if cell.reads[1]:
+        total += _preprocess_macs(cell.preprocess1, cell.c_p, cell.c_out, cell.side_in)
+    # ops on the cell inputs see side_in (and may stride); ops on steps see the cell's side
+    return total + sum(_op_macs(op, cell.side_in if op.input < 2 else cell.side_out)
+                       for op in cell.ops if op.live)
 
 
 def spec_macs(spec: Any, num_classes: int = 10, image_size: int = 32) -> int:
-    """MACs for one image of ``Network(spec, num_classes, image_size)``: conv and linear
-    layers, including attention's projections (the attention matmuls themselves excluded),
-    as ``count_macs`` counts them on the built model."""
-    g = _MacCounter()
-    x = derive._body(g, spec, image_size)
-    a = spec.args
-    c = x.c if a.glob_avg else x.c * x.h * x.w  # the head sees pooled or flattened features
-    head = derive.Sym(x.nodes, c, 1, 1)
-    for k in range(a.fc_layers - 1):
-        head = g.linear(head, f"classifier.{2 * k}", a.fc_dim)
-    g.linear(head, "classifier.last", num_classes)
-    return int(g.macs)
+    """MACs for one image of ``build_model(spec, num_classes, image_size)``: conv and linear
+    layers of its live parts, as ``count_macs`` counts them on the built model."""
+    plan = plan_network(spec, num_classes, image_size)
+    total = _stem_macs(plan.stem, image_size)
+    total += sum(_cell_macs(cell) for cell in plan.cells)
+    total += sum(n_in * n_out for n_in, n_out in plan.classifier)
+    return int(total)
 
 
 @contextlib.contextmanager
