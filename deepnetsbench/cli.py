@@ -39,9 +39,11 @@ COMMANDS: dict[str, CommandRef] = {
                        "Table of the splits (and episode suites) in the cache: counts, "
                        "parameters, nodes, versions, sha256."),
     "convert-ppuda": CommandRef(_SPLITS, "convert_ppuda_cmd",
-                                "Convert official DeepNets-1M files you already have "
-                                "(deepnets1m_eval.hdf5, deepnets1m_meta.tar.gz or its JSON "
-                                "files) into the suite's format."),
+                                "Convert the official DeepNets-1M files you have "
+                                "(deepnets1m_eval.hdf5 and the unpacked deepnets1m_meta.tar.gz; "
+                                "deepnets1m_train.hdf5 with --train) into the `ppuda` release "
+                                "(DeepNets1M(split, release=\"ppuda\"), `eval --release "
+                                "ppuda`)."),
     "download": CommandRef(_DATA, "download",
                            "Fetch image datasets and the architecture splits into the cache, "
                            "then list the cache."),

@@ -45,11 +45,6 @@ SLOW = {
         "an eval subprocess killed mid-run, then resumed (~5-10 s)",
     "tests/data/test_data_importer.py::test_224px_import_streams_in_bounded_memory":
         "imports a large 224 px archive to bound its memory (~12 s)",
-    # The dev loop keeps test/bnfree/val; the other splits trace the same code on bigger nets.
-    "tests/graph/test_graph_equivalence.py::test_traced_equals_derived[train]": "~6 s",
-    "tests/graph/test_graph_equivalence.py::test_traced_equals_derived[wide]": "~4 s",
-    "tests/graph/test_graph_equivalence.py::test_traced_equals_derived[deep]": "~9 s",
-    "tests/graph/test_graph_equivalence.py::test_traced_equals_derived[dense]": "~8 s",
 }
 
 
