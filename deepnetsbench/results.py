@@ -37,7 +37,7 @@ from pydantic import (
 
 from deepnetsbench.errors import BenchError
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: method.paper, method.training_budget (optional)
 #: Version of the evaluation protocol. 2: ``predict`` runs in an isolated worker process and
 #: its time no longer includes loading the output (protocol.extra.isolation / timing).
 PROTOCOL_VERSION = "2"
@@ -120,6 +120,10 @@ class MethodInfo(_Model):
     url: str = Field(default="", description="Public code link.")
     num_params: int | None = Field(default=None, ge=0, description="Parameters of the predictor.")
     trained_on: str | None = Field(default=None, description="Training data of the predictor.")
+    training_budget: str | None = Field(
+        default=None, description="Compute the predictor was trained with, in words "
+        "(e.g. '70 min on 4 CPU cores, 6000 steps'); shown next to its scores.")
+    paper: str = Field(default="", description="Link to the method's paper (http(s)).")
     file_sha256: str | None = Field(default=None, description="sha256 of the method file.")
     builtin: bool = False
     description: str = ""

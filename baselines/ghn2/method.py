@@ -39,6 +39,7 @@ __all__ = ["Method", "make_method", "DEFAULT_CKPT"]
 
 DEFAULT_CKPT = Path(__file__).resolve().parent / "ckpt" / "ghn2_cifar10_cpu.pt"
 URL = "https://github.com/facebookresearch/ppuda"  # the paper's code (not used here)
+PAPER = "https://arxiv.org/abs/2110.13100"  # Knyazev et al., NeurIPS 2021 (GHN-2, GHN-1, MLP)
 
 
 def graph_matches(graph: Graph, model: nn.Module) -> bool:
@@ -58,6 +59,19 @@ def graph_matches(graph: Graph, model: nn.Module) -> bool:
     return named > 0 or not params
 
 
+def training_budget(train: dict) -> str | None:
+    """The compute a checkpoint of ours was trained with, as the leaderboard shows it
+    (``"70 min on cpu, 6000 steps"``); None when the checkpoint does not record it."""
+    elapsed = train.get("elapsed_s") if isinstance(train, dict) else None
+    if not isinstance(elapsed, int | float):
+        return None
+    device = (train.get("config") or {}).get("device", "?")
+    hours = elapsed / 3600
+    took = f"{hours:.1f} h" if hours >= 2 else f"{elapsed / 60:.0f} min"
+    steps = train.get("step")
+    return f"{took} on {device}" + (f", {steps} steps" if isinstance(steps, int) else "")
+
+
 class Method(MethodBase):
     """GHN-2, GHN-1 or the MLP hypernetwork (Knyazev et al., 2021), reimplemented in
     :mod:`baselines.ghn2`."""
@@ -69,7 +83,7 @@ class Method(MethodBase):
         self.device_opt = device
         if self.noise < 0:
             raise BenchError(f"noise must be >= 0, got {noise}", "pass e.g. noise=3e-5")
-        trained_on = None
+        trained_on = budget = None
         if ckpt in ("random", "none"):
             torch.manual_seed(0)
             self.ghn = GHN2(GHN2Config())
@@ -93,6 +107,7 @@ class Method(MethodBase):
                 trained_on = (f"{archs.get('source', '?')} ({steps} steps), "
                               f"{data.get('dataset', '?')} {data.get('train_images', '?')} images")
                 version = "2"
+                budget = training_budget(info.get("train", {}))
         self.ghn.eval()
         post = []
         if self.noise:
@@ -109,6 +124,8 @@ class Method(MethodBase):
             url=URL,
             num_params=self.ghn.num_params,
             trained_on=trained_on,
+            training_budget=budget,
+            paper=PAPER,
             description=f"{kind} graph hypernetwork, {read}"
                         + (f"; post-processing: {', '.join(post)}{where}" if post else ""),
         )

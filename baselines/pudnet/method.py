@@ -16,6 +16,7 @@ from torch import nn
 from deepnetsbench.eval.methods import MethodBase, MethodMeta, Task
 
 URL = "baselines/pudnet/method.py"  # shipped with the suite: its code is this file
+PAPER = "https://arxiv.org/abs/2310.11862"  # Wang et al., Learning to Generate Parameters ...
 
 
 class Method(MethodBase):
@@ -36,7 +37,10 @@ class Method(MethodBase):
                         f"{state['step']} steps x {state['settings']['meta_batch']} episodes, "
                         f"{state['elapsed_s']:.0f} s on {state['device']}"),
             description=f"PudNet reference baseline for {self.target} "
-                        f"(checkpoint {Path(ckpt).name})")
+                        f"(checkpoint {Path(ckpt).name})",
+            training_budget=(f"{state['elapsed_s'] / 60:.0f} min on {state['device']}, "
+                             f"{state['step']} steps"),
+            paper=PAPER)
         self.expected = {n: tuple(p.shape) for n, p in self._template(10).named_parameters()}
 
     def _template(self, num_classes: int) -> nn.Module:

@@ -73,7 +73,8 @@ class MethodRef:
         m = self.meta or MethodMeta(name=self.spec if self.builtin else Path(self.spec).stem)
         return MethodInfo(name=m.name, version=m.version, url=m.url, num_params=m.num_params,
                           trained_on=m.trained_on, file_sha256=self.file_sha256,
-                          builtin=self.builtin, description=m.description)
+                          builtin=self.builtin, description=m.description,
+                          training_budget=m.training_budget, paper=m.paper)
 
 
 def method_ref(method: str | os.PathLike | LoadedMethod | MethodRef,

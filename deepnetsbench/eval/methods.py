@@ -56,6 +56,8 @@ class MethodMeta:
     num_params: int | None = None  # parameters of the predictor itself
     trained_on: str | None = None  # e.g. "DeepNets-1M train, CIFAR-10 train"
     description: str = ""
+    training_budget: str | None = None  # e.g. "70 min on 4 CPU cores, 6000 steps"
+    paper: str = ""  # http(s) link to the paper
 
 
 @dataclass
@@ -133,7 +135,8 @@ class LoadedMethod:
         m = self.meta
         return MethodInfo(name=m.name, version=m.version, url=m.url, num_params=m.num_params,
                           trained_on=m.trained_on, file_sha256=self.file_sha256,
-                          builtin=self.builtin, description=m.description)
+                          builtin=self.builtin, description=m.description,
+                          training_budget=m.training_budget, paper=m.paper)
 
     def setup(self, device: torch.device) -> None:
         """Call the method's ``setup``; a failure names the user's file and line."""

@@ -52,6 +52,8 @@ class Method(MethodBase):
         url="",                  # public code link
         num_params=0,            # parameters of your predictor (e.g. a GHN: ~1.6 M)
         trained_on=None,         # e.g. "DeepNets-1M train, CIFAR-10 train"
+        training_budget=None,    # e.g. "70 min on 4 CPU cores, 6000 steps" (shown with scores)
+        paper="",                # http(s) link to your paper
         description="Kaiming-normal weights (template: replace with your predictor)",
     )
 

@@ -61,9 +61,18 @@ class Entry(BaseModel):
     results: Results
 
 
+#: Method fields added after schema 1.0, hashed only when set: an entry submitted before
+#: they existed keeps its content hash.
+_LATER_METHOD_FIELDS = {"training_budget": None, "paper": ""}
+
+
 def content_sha256(results: Results) -> str:
     """sha256 of the canonical JSON of ``results`` (sorted keys, no whitespace)."""
-    text = json.dumps(results.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    data = results.model_dump(mode="json")
+    for key, default in _LATER_METHOD_FIELDS.items():
+        if data["method"].get(key, default) == default:
+            data["method"].pop(key, None)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

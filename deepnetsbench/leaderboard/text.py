@@ -23,8 +23,8 @@ __all__ = ["LIMITS", "check_text", "check_text_fields", "check_url", "md_escape"
 
 #: Longest accepted value of each submitted text field (characters).
 LIMITS = {"method.name": 80, "method.version": 40, "method.url": 300,
-          "method.trained_on": 400, "method.description": 1000, "notes": 2000,
-          "environment": 200}
+          "method.trained_on": 400, "method.training_budget": 120, "method.paper": 300,
+          "method.description": 1000, "notes": 2000, "environment": 200}
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 # RFC 3986 characters only (no space, quotes, angle brackets, backslash, braces, pipe);
 # no user-info part (``https://good.org@evil.org``).
@@ -56,8 +56,13 @@ def check_text(value: str | None, field: str, source: str, limit: int) -> None:
 def check_text_fields(res: Any, source: str) -> None:
     """Every submitted text field of a :class:`~deepnetsbench.results.Results`."""
     m = res.method
-    for name in ("name", "version", "url", "trained_on", "description"):
+    for name in ("name", "version", "url", "trained_on", "training_budget", "paper",
+                 "description"):
         check_text(getattr(m, name), f"method.{name}", source, LIMITS[f"method.{name}"])
+    if m.paper and not _URL.match(m.paper):
+        raise BenchError(f"{source}: method.paper is not an http(s) link made of URL "
+                         "characters", "set it to the paper's address, e.g. "
+                         "https://arxiv.org/abs/2110.13100, or leave it empty")
     check_text(res.notes, "notes", source, LIMITS["notes"])
     env = res.environment.model_dump()
     for key, value in env.items():

@@ -24,7 +24,8 @@ def ckpt(tmp_path) -> Path:
     torch.manual_seed(0)
     return save_checkpoint(tmp_path / "ghn.pt", GHN2(TINY),
                            data={"dataset": "cifar10", "train_images": 45000},
-                           archs={"source": "sampler"}, train={"step": 7})
+                           archs={"source": "sampler"},
+                           train={"step": 7, "elapsed_s": 1230.0, "config": {"device": "cpu"}})
 
 
 def task_for(model, spec=None, graph=None, seed=0) -> Task:
@@ -38,6 +39,8 @@ def test_plugin_loads_and_fills_a_generated_net(ckpt):
     loaded = load_method(str(METHOD), {"ckpt": str(ckpt)})
     assert loaded.meta.name == "ghn2" and loaded.meta.num_params == GHN2(TINY).num_params
     assert "7 steps" in loaded.meta.trained_on
+    assert loaded.meta.training_budget == "20 min on cpu, 7 steps"  # shown with the scores
+    assert loaded.meta.paper == "https://arxiv.org/abs/2110.13100"
     loaded.setup(torch.device("cpu"))
     spec = sample_arch(SPLIT_CONFIGS["test"], 0)
     model = build_model(spec)

@@ -86,6 +86,7 @@ def test_method_file_in_the_evaluator(suite, tmp_path):
                             options={"ckpt": str(ckpt)})
     assert res.aggregates.n_ok == 3 and res.method.name == "pudnet"
     assert res.method.num_params > 0 and "3 steps" in res.method.trained_on
+    assert res.method.training_budget.endswith(", 3 steps") and res.method.paper
     assert all(r.predict_time_s > 0 for r in res.records)
     with pytest.raises(BenchError, match="ckpt=PATH"):
         evaluate_episodes(METHOD, suite, out=tmp_path / "x.json", progress=False)
