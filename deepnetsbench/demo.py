@@ -12,18 +12,20 @@ from pathlib import Path
 
 import click
 
+from deepnetsbench.options import root_option
+
 SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.tar.gz"
 
 
 @click.command("demo")
-@click.option("--root", default=None, help="Cache root (default $DEEPNETS_BENCH_ROOT or ~/.cache/deepnets-bench).")
+@root_option
 @click.option("--method", default="kaiming", show_default=True, help="Built-in name or a method file.")
 @click.option("--archs", type=int, default=3, show_default=True, help="TEST architectures to evaluate.")
 @click.option("--eval-images", type=int, default=500, show_default=True,
               help="Test images per architecture (the leaderboard protocol uses all 10,000).")
 @click.option("--archive", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A local CIFAR-10 archive (train/<class>/*, test/<class>/*).")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:<i>.")
 def demo(root, method, archs, eval_images, archive, device):
     """Run the pipeline end to end: split -> images -> eval -> results."""
     from rich.console import Console

@@ -55,24 +55,29 @@ def _parse_opts(items: tuple[str, ...]) -> dict:
 def _cli():
     import click
 
+    from deepnetsbench.options import root_option
+
     @click.command(context_settings={"help_option_names": ["-h", "--help"]})
     @click.option("--data", default="cifar10", show_default=True,
                   help="image archive path, cached dataset name, or 'synthetic'")
-    @click.option("--root", default=None, help="deepnets-bench data root")
+    @root_option
     @click.option("--archs", default="auto", show_default=True,
                   help="'auto' (built train split, else the sampler), 'sampler', or a split file")
     @click.option("--out", default="runs/ghn2", show_default=True, help="run folder")
-    @click.option("--device", default="cpu", show_default=True)
+    @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:<i>")
     @click.option("--max-steps", type=int, default=None, help="stop after N steps")
-    @click.option("--epochs", type=int, default=300, show_default=True)
+    @click.option("--epochs", type=int, default=300, show_default=True,
+                  help="training epochs over the images (the released recipe: 300)")
     @click.option("--time-budget", type=float, default=None, help="seconds of training")
     @click.option("--ghn", "kind", type=click.Choice(sorted(PRESETS)), default="ghn2",
                   show_default=True, help="the released model to train")
     @click.option("--meta-batch", type=int, default=None,
                   help="architectures per step [default: 8; 1 for ghn1, as released]")
-    @click.option("--batch-size", type=int, default=64, show_default=True)
-    @click.option("--lr", type=float, default=1e-3, show_default=True)
-    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--batch-size", type=int, default=64, show_default=True,
+                  help="images per step (each net of the meta-batch sees them)")
+    @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate")
+    @click.option("--seed", type=int, default=0, show_default=True,
+                  help="seed of the initialisation, data order and architecture draws")
     @click.option("--resume", is_flag=True, help="continue from OUT/last.pt")
     @click.option("--synthetic", is_flag=True,
                   help="synthetic images and sampled architectures (smoke tests)")

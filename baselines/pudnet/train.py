@@ -37,6 +37,7 @@ from baselines.pudnet.model import PudNet, PudNetConfig, prepare_template
 from deepnetsbench.episodes.suite import Episode, EpisodeSuite
 from deepnetsbench.episodes.targets import build_target
 from deepnetsbench.errors import BenchError
+from deepnetsbench.options import root_option
 
 __all__ = ["CKPT_FORMAT", "TrainSettings", "evaluate_split", "load_checkpoint",
            "predicted_model", "save_checkpoint", "train_pudnet"]
@@ -280,34 +281,47 @@ def train_pudnet(
 # ----------------------------------------------------------------------------- CLI
 
 
-@click.command()
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--suite-file", default=None, help="Episode suite file (default: --suite's).")
 @click.option("--suite", "kind", default="episodes-intra", show_default=True,
-              type=click.Choice(["episodes-intra", "episodes-inter"]))
-@click.option("--root", default=None, help="Data root (default $DEEPNETS_BENCH_ROOT or cache).")
-@click.option("--target", default="convnet4", show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--max-steps", type=int, default=None)
+              type=click.Choice(["episodes-intra", "episodes-inter"]),
+              help="Suite whose default file (under --root) is used without --suite-file.")
+@root_option
+@click.option("--target", default="convnet4", show_default=True,
+              help="Target network whose parameters PudNet learns to predict.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:<i>.")
+@click.option("--max-steps", type=int, default=None, help="Stop after N training steps.")
 @click.option("--time-budget", type=float, default=None, help="Training seconds (total).")
-@click.option("--meta-batch", type=int, default=4, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--weight-decay", type=float, default=1e-5, show_default=True)
-@click.option("--grad-clip", type=float, default=5.0, show_default=True)
+@click.option("--meta-batch", type=int, default=4, show_default=True,
+              help="Training episodes per step.")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--weight-decay", type=float, default=1e-5, show_default=True,
+              help="Adam weight decay.")
+@click.option("--grad-clip", type=float, default=5.0, show_default=True,
+              help="Gradient-norm clipping threshold.")
 @click.option("--support-per-class", type=int, default=20, show_default=True,
               help="Support images per class used per training episode (0: all).")
 @click.option("--query-per-class", type=int, default=20, show_default=True,
               help="Query images per class per training episode (0: all).")
-@click.option("--hidden", type=int, default=128, show_default=True)
-@click.option("--rank", type=int, default=16, show_default=True)
-@click.option("--chunk", type=int, default=64, show_default=True)
-@click.option("--no-class-conditioning", is_flag=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--hidden", type=int, default=128, show_default=True, help="GRU state size.")
+@click.option("--rank", type=int, default=16, show_default=True,
+              help="Rank of each generated weight block.")
+@click.option("--chunk", type=int, default=64, show_default=True,
+              help="Side of the generated weight blocks.")
+@click.option("--no-class-conditioning", is_flag=True,
+              help="Summarise the support set over all its images, not over per-class means.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the initialisation and the episode order.")
 @click.option("--amp", is_flag=True, help="bf16 autocast of the target's forward (CUDA).")
 @click.option("--ckpt", required=True, help="Checkpoint path (resumed when it exists).")
-@click.option("--ckpt-every", type=int, default=50, show_default=True)
-@click.option("--val-every", type=int, default=100, show_default=True)
-@click.option("--val-episodes", type=int, default=5, show_default=True)
-@click.option("--log-every", type=int, default=10, show_default=True)
+@click.option("--ckpt-every", type=int, default=50, show_default=True,
+              help="Write the checkpoint every N steps (and at the end).")
+@click.option("--val-every", type=int, default=100, show_default=True,
+              help="Score validation episodes every N steps (0: never).")
+@click.option("--val-episodes", type=int, default=5, show_default=True,
+              help="Validation episodes scored each time.")
+@click.option("--log-every", type=int, default=10, show_default=True,
+              help="Print a log line every N steps.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")
 @click.option("--restart", is_flag=True, help="Ignore an existing checkpoint.")
 def main(suite_file: str | None, kind: str, root: str | None, target: str, device: str,

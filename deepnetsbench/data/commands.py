@@ -10,12 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 from deepnetsbench.errors import BenchError
+from deepnetsbench.options import root_option
 from deepnetsbench.paths import data_root, images_dir, splits_dir
 
 
 @click.command("download")
-@click.option("--root", type=click.Path(file_okay=False), default=None,
-              help="Cache root (default: $DEEPNETS_BENCH_ROOT or ~/.cache/deepnets-bench).")
+@root_option
 @click.option("--dataset", "datasets", multiple=True,
               help="Image dataset to fetch (repeatable; default: cifar10).")
 @click.option("--from", "archives", multiple=True, type=click.Path(exists=True),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from deepnetsbench.errors import BenchError
+from deepnetsbench.options import root_option
 
 __all__ = ["COMMANDS", "build_episodes_cmd", "episodes_info_cmd"]
 
@@ -64,20 +65,24 @@ def _inter_datasets(specs: tuple[str, ...], root: str | None) -> list:
               help="Query images per class of training episodes.")
 @click.option("--test-queries", type=int, default=None,
               help="Query images per class of intra val/test episodes (default: all).")
-@click.option("--train-episodes", type=int, default=1000, show_default=True)
-@click.option("--val-episodes", type=int, default=20, show_default=True)
+@click.option("--train-episodes", type=int, default=1000, show_default=True,
+              help="Training episodes (for training a predictor).")
+@click.option("--val-episodes", type=int, default=20, show_default=True,
+              help="Validation episodes (model selection).")
 @click.option("--test-episodes", type=int, default=100, show_default=True,
               help="Intra test episodes.")
 @click.option("--episodes-per-dataset", type=int, default=5, show_default=True,
               help="Inter: test episodes (support samples) per test dataset.")
 @click.option("--pools", default=None, metavar="TRAIN,VAL,TEST",
               help="Class pool sizes (default 70/10/20%% intra, 90/10/0%% inter).")
-@click.option("--image-size", type=int, default=32, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--image-size", type=int, default=32, show_default=True,
+              help="Side length every image of the suite is resized to.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Sampling seed (the same seed and data give the same suite file).")
 @click.option("--targets", default="convnet4,resnet18", show_default=True,
               help="Target architectures the suite declares (comma list).")
 @click.option("--out", default=None, help="Suite file (default <root>/episodes/<suite>.h5).")
-@click.option("--root", default=None, help="Data root (default $DEEPNETS_BENCH_ROOT or cache).")
+@root_option
 def build_episodes_cmd(kind: str, source: str, source_archive: str | None,
                        datasets: tuple[str, ...], ways: int, shots: int, queries: int,
                        test_queries: int | None, train_episodes: int, val_episodes: int,
@@ -110,7 +115,7 @@ def build_episodes_cmd(kind: str, source: str, source_archive: str | None,
 @click.argument("path", required=False)
 @click.option("--suite", "kind", type=click.Choice(KINDS), default=None,
               help="Describe the default file of this suite instead of PATH.")
-@click.option("--root", default=None, help="Data root (default $DEEPNETS_BENCH_ROOT or cache).")
+@root_option
 def episodes_info_cmd(path: str | None, kind: str | None, root: str | None) -> None:
     """Describe an episode suite (verified against its manifest)."""
     from rich.console import Console

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from deepnetsbench.errors import BenchError
+from deepnetsbench.options import root_option
 
 __all__ = ["COMMANDS", "eval_cmd", "merge_cmd", "new_method_cmd"]
 
@@ -82,7 +83,8 @@ def _hooks(suite: str, speedup: str | None, train_budget: str | None, finetune_e
               help="Option passed to the method's constructor (repeatable).")
 @click.option("--suite", default="deepnets1m", show_default=True, type=click.Choice(SUITES),
               help="Architecture suite, or a dataset-episode suite (fixed target network).")
-@click.option("--split", default="test", show_default=True, type=click.Choice(SPLITS))
+@click.option("--split", default="test", show_default=True, type=click.Choice(SPLITS),
+              help="Split to evaluate (episode suites: test or val).")
 @click.option("--release", default=None,
               help="A named split release, e.g. ppuda (the official files converted with "
                    "`deepnets-bench convert-ppuda`); default: the built/downloaded splits.")
@@ -110,12 +112,13 @@ def _hooks(suite: str, speedup: str | None, train_budget: str | None, finetune_e
 @click.option("--limit", type=int, default=None, help="Evaluate only the first N architectures.")
 @click.option("--arch", "arch", multiple=True, metavar="I[,J...]",
               help="Evaluate these architecture indices (repeatable or comma list).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Run seed; architecture i gets its own seed from it (task.seed).")
 @click.option("--out", default=None,
               help="Results JSON (default <method>-<split>-<dataset>.json, or "
                    "<method>-<split>-mock.json with --mock). A journal OUT.journal beside it "
                    "makes the run resumable: re-run the same command to continue.")
-@click.option("--root", default=None, help="Data root (default $DEEPNETS_BENCH_ROOT or cache).")
+@root_option
 @click.option("--batch-size", type=int, default=64, show_default=True,
               help="Evaluation batch size (the protocol's 64; recorded).")
 @click.option("--time-limit", type=float, default=300.0, show_default=True,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from deepnetsbench.options import root_option
+
 _DIR = click.option("--dir", "board", default=None, type=click.Path(file_okay=False),
                     help="Leaderboard directory (default ./leaderboard, which must exist: "
                          "run in the repository's root).")
@@ -15,7 +17,11 @@ _RELEASES = click.option("--releases", type=click.Path(dir_okay=False), default=
 
 @click.group("leaderboard")
 def leaderboard_group() -> None:
-    """Validate, submit, rank and render leaderboard entries."""
+    """Validate, submit, rank and render leaderboard entries.
+
+    A results file of `deepnets-bench eval` is checked with `validate` (nothing is
+    written), added with `submit` (which renders README.md and site/), then sent as a pull
+    request (docs/submitting.md). `show` prints the tables."""
 
 
 @leaderboard_group.command("submit")
@@ -147,7 +153,7 @@ def register_split_cmd(name: str | None, generator_version: str | None, file_: s
 @click.argument("name")
 @click.option("--file", "file_", type=click.Path(dir_okay=False, exists=True), default=None,
               help="The image-cache file (default: NAME in the cache under --root).")
-@click.option("--root", default=None, help="Data root (default $DEEPNETS_BENCH_ROOT or cache).")
+@root_option
 @click.option("--replace", is_flag=True, help="Replace a registration that was wrong.")
 @_RELEASES
 def register_dataset_cmd(name: str, file_: str | None, root: str | None, replace: bool,

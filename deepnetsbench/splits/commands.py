@@ -8,11 +8,11 @@ import click
 import numpy as np
 
 from deepnetsbench.errors import BenchError
+from deepnetsbench.options import root_option
 from deepnetsbench.splits.build import ALL_SPLITS, build_split
 from deepnetsbench.splits.format import release_dir, split_path
 
-_root = click.option("--root", type=click.Path(file_okay=False), default=None,
-                     help="Cache root (default $DEEPNETS_BENCH_ROOT or ~/.cache/deepnets-bench).")
+_root = root_option()
 
 
 @click.command("build")
@@ -21,7 +21,8 @@ _root = click.option("--root", type=click.Path(file_okay=False), default=None,
 @click.option("--suite", default="deepnets1m", show_default=True,
               help="deepnets1m, or an episode suite (see `deepnets-bench build-episodes`).")
 @click.option("--num", type=int, default=None, help="Number of architectures (default: published size).")
-@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True,
+              help="Processes generating architectures (the files do not depend on it).")
 @click.option("--seed", type=int, default=None, help="Override the split's seed.")
 @_root
 def build_cmd(splits, suite, num, workers, seed, root):
@@ -36,7 +37,8 @@ def build_cmd(splits, suite, num, workers, seed, root):
 
 
 @click.command("info")
-@click.option("--split", "splits", multiple=True, type=click.Choice(ALL_SPLITS))
+@click.option("--split", "splits", multiple=True, type=click.Choice(ALL_SPLITS),
+              help="Only these splits (repeatable; default: every split in the cache).")
 @click.option("--release", default=None, help="A named release, e.g. ppuda (default: the built splits).")
 @_root
 def info_cmd(splits, release, root):
@@ -97,9 +99,11 @@ def info_cmd(splits, release, root):
                    "results_cifar10.json figures).")
 @_root
 def convert_ppuda_cmd(folder, train, allow_mismatch, workers, published_params, root):
-    """Convert the official DeepNets-1M files you have (deepnets1m_eval.hdf5 and the unpacked
-    deepnets1m_meta.tar.gz; deepnets1m_train.hdf5 with --train) into the `ppuda` release
-    (DeepNets1M(split, release="ppuda"), `eval --release ppuda`)."""
+    """Convert the official DeepNets-1M files in FOLDER into the `ppuda` release.
+
+    FOLDER holds deepnets1m_eval.hdf5 and the unpacked deepnets1m_meta.tar.gz (and
+    deepnets1m_train.hdf5 with --train). Read the result with DeepNets1M(split,
+    release="ppuda") or evaluate on it with `eval --release ppuda`."""
     from deepnetsbench.splits.fetch import convert_official
     from deepnetsbench.splits.format import release_dir
     from deepnetsbench.splits.ppuda_convert import RELEASE, ParamMismatch

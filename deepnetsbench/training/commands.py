@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from deepnetsbench.options import root_option
+
 __all__ = ["COMMANDS", "train_ref"]
 
 
@@ -29,7 +31,7 @@ def _load_tensors(dataset: str, root: str | None, image_size: int | None,
 @click.option("--model", "model_name", default="resnet18", show_default=True,
               help="convnet, resnet18 or a torchvision classification model name.")
 @click.option("--dataset", default="cifar10", show_default=True, help="Image data set name.")
-@click.option("--root", default=None, help="Data root (default $DEEPNETS_BENCH_ROOT or cache).")
+@root_option
 @click.option("--trainer", type=click.Choice(["sgd", "gc"]), default="gc", show_default=True,
               help="Plain SGD or SGD with gradient centralization.")
 @click.option("--budget", default="5ep", show_default=True,
@@ -37,7 +39,8 @@ def _load_tensors(dataset: str, root: str | None, image_size: int | None,
 @click.option("--eval-every", type=float, default=1.0, show_default=True,
               help="Evaluate every this many epochs (fractions allowed, e.g. 0.25).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:<i>.")
-@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True,
+              help="Training batch size.")
 @click.option("--lr", type=float, default=0.1, show_default=True,
               help="Learning rate for batch 128 (scaled linearly with --batch-size).")
 @click.option("--epochs-schedule", type=float, default=None,
@@ -46,7 +49,8 @@ def _load_tensors(dataset: str, root: str | None, image_size: int | None,
 @click.option("--image-size", type=int, default=None, help="Resize images (default native).")
 @click.option("--train-limit", type=int, default=None, help="Use the first N training images.")
 @click.option("--test-limit", type=int, default=None, help="Use the first N test images.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the initialisation and the data order.")
 @click.option("--out", type=click.Path(dir_okay=False), default="curve.json", show_default=True,
               help="Where to write the curve JSON (atomically).")
 def train_ref(model_name: str, dataset: str, root: str | None, trainer: str, budget: str,
