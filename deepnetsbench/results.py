@@ -177,7 +177,8 @@ class Record(_Model):
 
     @model_validator(mode="after")
     def _status_consistent(self) -> Record:
-        if self.status == "ok" and (self.top1 is None or self.top5 is None):
+        # top5 is checked by Results: published figures (a paper's table) may lack it.
+        if self.status == "ok" and self.top1 is None:
             raise ValueError("a record with status 'ok' needs top1 and top5")
         if self.status == "failed" and not self.error:
             raise ValueError("a record with status 'failed' needs an error message")
@@ -238,6 +239,24 @@ class Results(_Model):
         # Naive times are taken as UTC; aware ones are converted so every file reads alike.
         return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
 
+    @model_validator(mode="after")
+    def _top5_measured(self) -> Results:
+        # Every measured run has top-5; only published figures (protocol.extra.published,
+        # entries of status 'published') may leave it out, all records alike.
+        if is_published(self):
+            return self
+        missing = [r.index for r in self.records if r.status == "ok" and r.top5 is None]
+        if missing:
+            raise ValueError(f"record {missing[0]}: a record with status 'ok' needs top1 "
+                             "and top5")
+        return self
+
+
+def is_published(results: Results) -> bool:
+    """Whether ``results`` are a paper's published figures, not a run of the evaluator
+    (``protocol.extra.published``; see :mod:`deepnetsbench.leaderboard.published`)."""
+    return bool((results.protocol.extra or {}).get("published"))
+
 
 # ----------------------------------------------------------------------------- aggregates
 
@@ -282,6 +301,8 @@ def aggregate(records: Sequence[Record], n_boot: int = DEFAULT_N_BOOT,
     ok = [r for r in records if r.status == "ok"]
     top1 = [r.top1 if r.status == "ok" else 0.0 for r in records]
     top5 = [r.top5 if r.status == "ok" else 0.0 for r in records]
+    if any(t is None for t in top5):  # published figures without top-5: undefined
+        top5 = []
     times = [r.predict_time_s for r in ok if r.predict_time_s is not None]
 
     speedups = [r.speedup for r in ok if r.speedup is not None and r.speedup.value is not None]

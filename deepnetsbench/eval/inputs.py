@@ -8,6 +8,7 @@ results record those computed hashes, never what a manifest or a cache attribute
 
 from __future__ import annotations
 
+import json
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -126,7 +127,24 @@ def open_split(split: str, root: str | os.PathLike | None = None,
     info = SplitInfo(name=split, sha256=str(ds.sha256 or ""),
                      generator_version=str(man.get("generator_version") or ""),
                      num_items=len(ds))
-    return ArchSuite(ds, info)
+    return ArchSuite(ds, info, extra=release_extra(ds))
+
+
+def release_extra(ds: Any) -> dict[str, Any]:
+    """What a run on a named release records about its split (``protocol.extra``): the
+    release and the md5 of the official files it was converted from, read from the split
+    file's header (the leaderboard checks them against the registered ones,
+    deepnetsbench/leaderboard/ppuda.py)."""
+    if not getattr(ds, "release", None):
+        return {}
+    extra: dict[str, Any] = {"release": str(ds.release)}
+    try:
+        md5 = json.loads(str(ds.attrs.get("source_md5") or "{}"))
+    except ValueError:
+        md5 = {}
+    if isinstance(md5, dict) and md5:
+        extra["source_md5"] = {str(k): str(v) for k, v in sorted(md5.items())}
+    return extra
 
 
 def open_images(dataset: str, root: str | os.PathLike | None = None):

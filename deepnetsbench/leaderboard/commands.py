@@ -129,6 +129,28 @@ def show_cmd(board: str, suite: str | None, split: str | None, dataset: str | No
         console.print(rt)
 
 
+@leaderboard_group.command("import-published")
+@click.argument("path", type=click.Path(dir_okay=False))
+@_DIR
+@click.option("--render/--no-render", "do_render", default=True, show_default=True,
+              help="Rebuild README.md and site/ afterwards.")
+@_RELEASES
+def import_published_cmd(path: str, board: str | None, do_render: bool,
+                         releases: str | None) -> None:
+    """Maintainers: (re)generate the entries of status `published` (the paper's
+    per-architecture figures on the ppuda release) from the official results file
+    (data/results_cifar10.json of facebookresearch/ppuda)."""
+    from deepnetsbench.leaderboard.entries import resolve_board
+    from deepnetsbench.leaderboard.published import import_published
+
+    board = str(resolve_board(board, create=True))
+    written, removed = import_published(path, board, releases, render=do_render)
+    click.echo(f"wrote {len(written)} published entries to {Path(board) / 'entries'}"
+               + (f", removed {len(removed)} earlier ones" if removed else ""))
+    if do_render:
+        click.echo(f"rendered {Path(board) / 'README.md'} and {Path(board) / 'site' / 'index.html'}")
+
+
 @leaderboard_group.command("register-split")
 @click.argument("name", required=False)
 @click.argument("generator_version", required=False)

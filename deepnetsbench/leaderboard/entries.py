@@ -11,6 +11,10 @@ public code link, carries aggregates that match a recomputation from its records
 not already on the board. The duplicate check and the write happen under an exclusive
 ``flock`` on ``<dir>/.lock``, and the file is written to a temp file then ``os.replace``-d,
 so racing submissions neither lose an entry nor leave a torn file.
+
+Entries of status ``published`` hold a paper's figures instead of a run (``leaderboard
+import-published``; :mod:`deepnetsbench.leaderboard.ppuda` says how they and the runs on
+the official files are pinned); they are never ``reproduced``.
 """
 
 from __future__ import annotations
@@ -24,10 +28,17 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from deepnetsbench.errors import BenchError
+from deepnetsbench.leaderboard.ppuda import (
+    board_split_id,
+    check_ppuda_params,
+    is_ppuda,
+    ppuda_split_pins,
+)
 from deepnetsbench.leaderboard.text import check_text_fields, check_url
 from deepnetsbench.releases import dataset_release, names_sha256, split_release, split_versions
 from deepnetsbench.results import (
@@ -37,6 +48,7 @@ from deepnetsbench.results import (
     Results,
     aggregate_mismatch,
     atomic_write_text,
+    is_published,
     load_results,
     loads_strict,
     one_line_text,
@@ -58,7 +70,24 @@ class Entry(BaseModel):
     content_sha256: str
     submitted_at: datetime
     reproduced: bool = False
+    #: ``submitted``: a results file of the evaluator; ``published``: figures from a paper,
+    #: imported as published and not re-run (never ``reproduced``; see ENTRY_STATUSES).
+    status: Literal["submitted", "published"] = "submitted"
     results: Results
+
+    @model_validator(mode="after")
+    def _published_not_reproduced(self) -> Entry:
+        if self.status == "published" and self.reproduced:
+            raise ValueError("a published entry is not reproduced until someone re-runs it "
+                             "(submit that run as its own entry)")
+        return self
+
+
+#: What each entry status means (the board labels rows with it).
+ENTRY_STATUSES = {
+    "submitted": "a results file of deepnets-bench eval, self-reported unless reproduced",
+    "published": "figures published with a paper, imported as they are, not re-run here",
+}
 
 
 #: Method fields added after schema 1.0, hashed only when set: an entry submitted before
@@ -103,17 +132,20 @@ def target_of(results: Results) -> str:
 def board_key(results: Results) -> tuple[str, ...]:
     """Entries with the same key ran on the same architectures and images: one table."""
     return (results.suite, results.split.name, results.dataset.name,
-            results.split.sha256, results.dataset.content_sha256, target_of(results))
+            board_split_id(results), results.dataset.content_sha256, target_of(results))
 
 
 # ----------------------------------------------------------------------------- checks
 
 
 def check_results(res: Results, releases: str | os.PathLike | None = None,
-                  source: str = "results") -> None:
-    """Every rule a results file must pass to enter the leaderboard (bar duplicates)."""
+                  source: str = "results", published: bool = False) -> None:
+    """Every rule a results file must pass to enter the leaderboard (bar duplicates).
+    ``published``: the results are an entry of status ``published`` (a paper's figures)."""
     p = res.protocol
-    _check_origin(res, source)
+    _check_published(res, source, published)
+    if not published:
+        _check_origin(res, source)
     if p.split != res.split.name or p.dataset != res.dataset.name:
         raise BenchError(
             f"{source}: protocol names split/dataset {one_line_text(p.split)!r}/"
@@ -122,8 +154,11 @@ def check_results(res: Results, releases: str | os.PathLike | None = None,
             "re-run the evaluator; do not edit results files by hand")
     check_text_fields(res, source)
 
-    split_pins = split_release(release_name(res), res.split.sha256, releases,
-                               res.split.generator_version)
+    if is_ppuda(res):
+        split_pins = ppuda_split_pins(res, releases, source)
+    else:
+        split_pins = split_release(release_name(res), res.split.sha256, releases,
+                                   res.split.generator_version)
     if split_pins is None:
         known = split_versions(release_name(res), releases)
         have = ", ".join(f"v{v}={s[:12]}" for v, s in sorted(known.items())) or "none"
@@ -144,6 +179,8 @@ def check_results(res: Results, releases: str | os.PathLike | None = None,
     board = _board_pins(res, split_pins, data_pins, source)
     _check_records(res, board, source)
     _check_pinned_protocol(res, board, source)
+    if is_ppuda(res):
+        check_ppuda_params(res, releases, source)
 
     if p.batch_size != OFFICIAL_BATCH_SIZE:
         raise BenchError(f"{source}: protocol batch_size is {p.batch_size}, the official "
@@ -177,6 +214,24 @@ def check_results(res: Results, releases: str | os.PathLike | None = None,
 #: Protocol versions whose evaluator ran ``predict`` in an isolated worker (and says so in
 #: ``protocol.extra.isolation``). Earlier versions predate the worker.
 ISOLATED_SINCE = 2
+
+
+def _check_published(res: Results, source: str, published: bool) -> None:
+    """Published figures enter only as published entries, and only for the official release."""
+    if is_published(res) and not published:
+        raise BenchError(f"{source}: these are published figures (protocol.extra.published), "
+                         "not a run of the evaluator",
+                         "published figures enter through `deepnets-bench leaderboard "
+                         "import-published`, as entries of status 'published'")
+    if published and not is_published(res):
+        raise BenchError(f"{source}: an entry of status 'published' must hold published "
+                         "figures (protocol.extra.published)",
+                         "restore it from git, or regenerate it with `deepnets-bench "
+                         "leaderboard import-published`")
+    if published and not is_ppuda(res):
+        raise BenchError(f"{source}: published figures are accepted for the ppuda release "
+                         "(the official DeepNets-1M files) only",
+                         "regenerate them with `deepnets-bench leaderboard import-published`")
 
 
 def _check_origin(res: Results, source: str) -> None:
@@ -347,7 +402,8 @@ def check_entry(path: Path, entry: Entry, releases: str | os.PathLike | None = N
     content hash and its file name. A hand-edited entry fails here."""
     fix = "restore it from git, or remove it and submit the results again"
     try:
-        check_results(entry.results, releases, source=f"leaderboard entry {path.name}")
+        check_results(entry.results, releases, source=f"leaderboard entry {path.name}",
+                      published=entry.status == "published")
     except BenchError as err:
         raise BenchError(err.what, fix) from None
     sha = content_sha256(entry.results)
