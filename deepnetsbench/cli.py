@@ -62,6 +62,9 @@ BASELINES_EXAMPLES = (
 )
 
 COMMANDS: dict[str, CommandRef] = {
+    "list": CommandRef("deepnetsbench.catalog", "list_cmd",
+                       "List the suites, splits with their releases, datasets, methods and "
+                       "episode suites, known and in the cache.", "data"),
     "download": CommandRef(_DATA, "download",
                            "Fetch image datasets and the architecture splits into the cache, "
                            "then list the cache.", "data"),

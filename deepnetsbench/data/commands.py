@@ -115,6 +115,28 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
+def image_rows(root: str | Path | None = None) -> list[dict]:
+    """The cached image datasets as dicts (``info --json``): name, classes and their
+    names, split sizes, image shape, file size, content hash; ``readable: False`` for a
+    file whose attributes cannot be read."""
+    from deepnetsbench.data.cache import json_list, list_cache
+
+    rows = []
+    for path, attrs in list_cache(root):
+        row = {"path": str(path), "size_bytes": path.stat().st_size, "readable": attrs is not None}
+        if attrs is not None:
+            classes = json_list(attrs.get("classes"))
+            row.update(name=str(attrs["name"]), classes=classes,
+                       class_names=json_list(attrs.get("class_names"), classes),
+                       n_train=int(attrs["n_train"]), n_test=int(attrs["n_test"]),
+                       image=[int(v) for v in attrs["shape"]],
+                       content_sha256=str(attrs.get("content_sha256", "")))
+        else:
+            row["name"] = path.stem
+        rows.append(row)
+    return rows
+
+
 def _image_rows(table: Table, root: str | Path | None) -> None:
     from rich.markup import escape
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from deepnetsbench.options import root_option
+from deepnetsbench.options import json_option, root_option
 
 _DIR = click.option("--dir", "board", default=None, type=click.Path(file_okay=False),
                     help="Leaderboard directory (default ./leaderboard, which must exist: "
@@ -49,10 +49,17 @@ def submit_cmd(results: str, board: str, reproduced: bool, do_render: bool,
 @click.argument("results", type=click.Path(dir_okay=False))
 @_DIR
 @_RELEASES
-def validate_cmd(results: str, board: str, releases: str | None) -> None:
-    """Run every submission check on RESULTS without writing anything."""
+@json_option
+def validate_cmd(results: str, board: str, releases: str | None, as_json: bool = False) -> None:
+    """Run every submission check on RESULTS without writing anything.
+
+    With --json, one object on stdout either way: "ok" true with the run's figures, or
+    false with "error" and "fix" (exit status 2)."""
     from deepnetsbench.leaderboard.entries import is_board, resolve_board, validate
 
+    if as_json:
+        _validate_json(results, board, releases)
+        return
     if board is None and not is_board("leaderboard"):
         click.echo("note: no ./leaderboard here, so duplicates were not checked (pass --dir)",
                    err=True)
@@ -64,6 +71,22 @@ def validate_cmd(results: str, board: str, releases: str | None) -> None:
     click.echo(f"ok: {res.method.name} {res.method.version} on {res.suite}/{res.split.name}/"
                f"{res.dataset.name}: top-1 {a.mean:.2f} ± {a.se or 0:.2f} over {res.aggregates.n} "
                "architectures; ready to submit")
+
+
+def _validate_json(results: str, board: str | None, releases: str | None) -> None:
+    import json
+
+    from deepnetsbench.errors import BenchError
+    from deepnetsbench.leaderboard.cli_json import validate_error_json, validate_json
+    from deepnetsbench.leaderboard.entries import is_board, resolve_board, validate
+
+    try:
+        target = None if board is None and not is_board("leaderboard") else resolve_board(board)
+        data = validate_json(validate(results, target, releases), results, target is not None)
+    except BenchError as err:
+        click.echo(json.dumps(validate_error_json(results, err.what, err.fix), indent=2))
+        raise click.exceptions.Exit(2) from None
+    click.echo(json.dumps(data, indent=2))
 
 
 @leaderboard_group.command("render")
@@ -86,7 +109,9 @@ def render_cmd(board: str | None, releases: str | None) -> None:
 @click.option("--suite", default=None, help="Only this suite.")
 @click.option("--split", default=None, help="Only this split (test, wide, ...).")
 @click.option("--dataset", default=None, help="Only this dataset (cifar10, ...).")
-def show_cmd(board: str, suite: str | None, split: str | None, dataset: str | None) -> None:
+@json_option
+def show_cmd(board: str, suite: str | None, split: str | None, dataset: str | None,
+             as_json: bool = False) -> None:
     """Print the leaderboard tables."""
     from rich.console import Console
     from rich.markup import escape  # submitted names are text, not console markup
@@ -106,6 +131,13 @@ def show_cmd(board: str, suite: str | None, split: str | None, dataset: str | No
     tables = [t for t in build_tables(load_entries(board))
               if (suite is None or t.suite == suite) and (split is None or t.split == split)
               and (dataset is None or t.dataset == dataset)]
+    if as_json:
+        import json
+
+        from deepnetsbench.leaderboard.cli_json import show_json
+
+        click.echo(json.dumps(show_json(tables, board), indent=2))
+        return
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)  # piped output: do not squeeze the table into 80 columns

@@ -8,7 +8,7 @@ import click
 import numpy as np
 
 from deepnetsbench.errors import BenchError
-from deepnetsbench.options import root_option
+from deepnetsbench.options import json_option, root_option
 from deepnetsbench.splits.build import ALL_SPLITS, build_split
 from deepnetsbench.splits.format import release_dir, split_path
 
@@ -36,52 +36,97 @@ def build_cmd(splits, suite, num, workers, seed, root):
         click.echo(f"{split}: {path}")
 
 
+INFO_KIND = "deepnets-bench-info"
+INFO_VERSION = 1
+
+
+def split_rows(root, release: str | None, splits: tuple[str, ...] = ()) -> list[dict]:
+    """One dict per split file in the release's folder (hashed and verified as it is
+    opened): architectures, parameter and node statistics, versions, sha256. A split named
+    in ``splits`` but absent gets ``present: False``."""
+    from deepnetsbench.splits.dataset import DeepNets1M
+
+    directory = release_dir(root, release)
+    rows = []
+    for split in splits or ALL_SPLITS:
+        path = split_path(directory, split)
+        if not path.exists():
+            if splits:
+                rows.append({"split": split, "path": str(path), "present": False})
+            continue
+        ds = DeepNets1M(split, path=path)
+        p = ds.num_params / 1e6
+        n = ds.num_nodes()
+        rows.append({
+            "split": split, "path": str(path), "present": True, "archs": len(ds),
+            "params_median_m": float(np.median(p)), "params_min_m": float(p.min()),
+            "params_max_m": float(p.max()), "nodes_mean": float(n.mean()),
+            "nodes_max": int(n.max()), "generator_version": ds.attrs.get("generator_version"),
+            "format_version": ds.attrs.get("format_version"), "sha256": ds.sha256 or ""})
+    return rows
+
+
+def _split_table(rows: list[dict], directory):
+    from rich.table import Table
+
+    table = Table(title=f"DeepNets-1M splits in {directory}")
+    for col in ("split", "archs", "params median (M)", "params min-max (M)", "nodes mean (max)",
+                "generator", "format", "sha256"):
+        table.add_column(col)
+    for r in rows:
+        if not r["present"]:
+            table.add_row(r["split"], "missing", "", "", "", "", "", "run `deepnets-bench build`")
+            continue
+        table.add_row(r["split"], f"{r['archs']:,}", f"{r['params_median_m']:.2f}",
+                      f"{r['params_min_m']:.2f}-{r['params_max_m']:.1f}",
+                      f"{r['nodes_mean']:.0f} ({r['nodes_max']})", str(r["generator_version"]),
+                      str(r["format_version"]), r["sha256"][:16])
+    return table
+
+
 @click.command("info")
 @click.option("--split", "splits", multiple=True, type=click.Choice(ALL_SPLITS),
               help="Only these splits (repeatable; default: every split in the cache).")
 @click.option("--release", default=None, help="A named release, e.g. ppuda (default: the built splits).")
 @_root
-def info_cmd(splits, release, root):
+@json_option
+def info_cmd(splits, release, root, as_json):
     """Table of the splits (and episode suites) in the cache: counts, parameters, nodes,
     versions, sha256.
 
     Also lists the cached image datasets (classes, sizes, content hashes)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from deepnetsbench.splits.dataset import DeepNets1M
-
     directory = release_dir(root, release)
-    table = Table(title=f"DeepNets-1M splits in {directory}")
-    for col in ("split", "archs", "params median (M)", "params min-max (M)", "nodes mean (max)",
-                "generator", "format", "sha256"):
-        table.add_column(col)
-    shown = 0
-    for split in splits or ALL_SPLITS:
-        path = split_path(directory, split)
-        if not path.exists():
-            if splits:
-                table.add_row(split, "missing", "", "", "", "", "", "run `deepnets-bench build`")
-            continue
-        ds = DeepNets1M(split, path=path)
-        p = ds.num_params / 1e6
-        n = ds.num_nodes()
-        table.add_row(split, f"{len(ds):,}", f"{np.median(p):.2f}", f"{p.min():.2f}-{p.max():.1f}",
-                      f"{n.mean():.0f} ({n.max()})", str(ds.attrs.get("generator_version")),
-                      str(ds.attrs.get("format_version")), (ds.sha256 or "")[:16])
-        shown += 1
-    console = Console()
-    console.print(table)
-    if not shown and not splits:
-        click.echo("no splits yet: run `deepnets-bench download` or `deepnets-bench build`")
-    if not splits and not release:  # dataset-episode suites live beside the splits
-        from deepnetsbench.episodes.info import describe_suite
+    rows = split_rows(root, release, splits)
+    others = not splits and not release  # episode suites and images live beside the splits
+    suites = []
+    if others:
         from deepnetsbench.episodes.suite import episodes_dir
 
-        for path in sorted(episodes_dir(root).glob("*.h5")):
-            console.print(describe_suite(path))
-        from deepnetsbench.data.commands import image_table
+        suites = sorted(episodes_dir(root).glob("*.h5"))
+    if as_json:
+        import json
 
+        from deepnetsbench.data.commands import image_rows
+        from deepnetsbench.episodes.info import suite_summary
+
+        data = {"kind": INFO_KIND, "version": INFO_VERSION, "directory": str(directory),
+                "release": release, "splits": rows,
+                "episode_suites": [suite_summary(p) for p in suites] if others else None,
+                "datasets": image_rows(root) if others else None}
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(_split_table(rows, directory))
+    if not rows and not splits:
+        click.echo("no splits yet: run `deepnets-bench download` or `deepnets-bench build`")
+    if others:
+        from deepnetsbench.data.commands import image_table
+        from deepnetsbench.episodes.info import describe_suite
+
+        for path in suites:
+            console.print(describe_suite(path))
         console.print(image_table(root))  # classes, sizes and content hashes
 
 
