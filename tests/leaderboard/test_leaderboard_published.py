@@ -201,3 +201,53 @@ def test_cli_import_published(official, tmp_path):
     res = CliRunner().invoke(main, ["leaderboard", "import-published", str(tmp_path / "no.json"),
                                     "--dir", str(board), "--releases", str(releases)])
     assert res.exit_code == 2 and "does not exist" in res.output and "Traceback" not in res.output
+
+
+# ----------------------------------------------------------------------------- the board's
+
+
+BOARD = Path(__file__).resolve().parents[2] / "leaderboard"
+OFFICIAL_GIT = Path("/work/.mirror/facebookresearch+ppuda/repo")
+#: Mean top-1 over architectures from the official results file (spec §9).
+PAPER_MEANS = {("test", "GHN-2"): 66.88, ("wide", "GHN-2"): 63.97, ("deep", "GHN-2"): 60.54,
+               ("dense", "GHN-2"): 65.84, ("bnfree", "GHN-2"): 36.80, ("test", "GHN-1"): 51.35,
+               ("test", "MLP hypernetwork"): 42.23, ("test", "SGD 50 epochs"): 88.53}
+
+
+def _board_published():
+    from deepnetsbench.leaderboard.entries import check_entry
+
+    out = {}
+    for path, e in load_entries(BOARD):
+        if e.status == "published":
+            check_entry(path, e)  # against the packaged releases
+            out[(e.results.split.name, e.results.method.name)] = (path, e)
+    return out
+
+
+def test_the_boards_published_entries_hold_the_papers_figures(monkeypatch):
+    monkeypatch.delenv(ENV_RELEASES, raising=False)
+    entries = _board_published()
+    assert len(entries) == len(SPLITS) * 4
+    for key, mean in PAPER_MEANS.items():
+        assert round(entries[key][1].results.aggregates.top1.mean, 2) == mean, key
+    resnet, vit = entries[("predefined", "GHN-2")][1].results.records
+    assert (resnet.name, resnet.top1, vit.name, vit.top1) == ("resnet50", 58.62,
+                                                             "deepnets_vit", 11.41)
+
+
+@pytest.mark.skipif(not OFFICIAL_GIT.exists(), reason="needs the official repository's mirror")
+def test_the_boards_published_entries_regenerate_from_the_official_file(monkeypatch, tmp_path):
+    import subprocess
+
+    from deepnetsbench.leaderboard.published import published_entries
+
+    monkeypatch.delenv(ENV_RELEASES, raising=False)
+    official = tmp_path / "results_cifar10.json"
+    official.write_bytes(subprocess.run(["git", "-C", str(OFFICIAL_GIT), "show",
+                                         "HEAD:data/results_cifar10.json"],
+                                        capture_output=True, check=True).stdout)
+    fresh = {name: json.dumps(e.model_dump(mode="json"), indent=2) + "\n"
+             for name, e in published_entries(official)}
+    have = {p.name: p.read_text() for p, _ in _board_published().values()}
+    assert fresh == have
