@@ -113,6 +113,10 @@ class Network(nn.Module):
             self.stem1 = nn.Sequential(nn.ReLU(inplace=True), conv(a.C, a.C, 3, 2, 1),
                                        bn_layer(a.C, a.norm))
         self.cells = nn.ModuleList(Cell(c, a.norm) for c in plan.cells)
+        cells = plan.cells
+        self._stem1_live = bool(
+            (len(cells) > 0 and cells[0].live and cells[0].reads[1])
+            or (len(cells) > 1 and cells[1].live and cells[1].reads[0]))
         if plan.glob_avg:
             self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = _classifier(plan)
@@ -125,7 +129,10 @@ class Network(nn.Module):
             s0 = s1 = self.stem(x)
         else:
             s0 = self.stem0(x)
-            s1 = self.stem1(s0)
+            if self._stem1_live:
+                s1 = self.stem1(s0)
+            else:  # no live cell reads it (its weights are never predicted): only the
+                s0, s1 = torch.relu_(s0), None  # in-place ReLU on s0 remains, as officially
         for cell in self.cells:
             s0, s1 = s1, (cell(s0, s1) if cell.plan.live else None)
         out = self.global_pooling(s1) if self.plan.glob_avg else s1

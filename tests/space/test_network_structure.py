@@ -216,3 +216,32 @@ def test_preproc_off_needs_single_concat_and_cmult_one():
     two = (("conv_3x3", 0), ("conv_3x3", 1), ("conv_1x1", 2), ("conv_1x1", 0))
     with pytest.raises(ValueError, match="preproc"):
         build_model(spec(normal=two, preproc=False, C_mult=1))
+
+
+def test_unread_type1_stem1_is_skipped_but_still_rectifies_s0():
+    """Cell 0 reads only s0 and cell 1 only its input 1: no live layer reads stem1, so its
+    weights are never predicted (they may be absent) while its in-place ReLU on s0 stays."""
+    from deepnetsbench.graph.derive import graph_from_spec
+    from deepnetsbench.graph.trace import trace_graph
+
+    s = spec(normal=(("conv_3x3", 0), ("skip_connect", 0)),
+             reduce=(("conv_3x3", 1), ("max_pool_3x3", 1)), concat=(2,), reduce_concat=(2,),
+             stem_type=1, n_cells=4, C=8)
+    torch.manual_seed(0)
+    model = build_model(s).eval()
+    assert not model._stem1_live
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+        for p in model.stem1.parameters():
+            p.fill_(float("nan"))  # never used
+        assert torch.equal(model(x), ref)
+        seen = []
+        hook = model.cells[0].preprocess0.register_forward_pre_hook(
+            lambda m, inp: seen.append(inp[0].clone()))
+        model(x)
+        hook.remove()
+        assert seen and seen[0].min() >= 0 and seen[0].max() > 0  # s0 rectified in place
+    names = [n for n in trace_graph(model).param_names if n]
+    assert not any(n.startswith("stem1.") for n in names)
+    assert trace_graph(model).equals(graph_from_spec(s, 10, 32))
