@@ -146,7 +146,7 @@ class Net:
 def build_net(index: int, spec: ArchSpec, num_classes: int, image_size: int,
               vcache: OrderedDict | None = None, s_max: int = 50) -> Net:
     """Model on the meta device (no memory, no init: every parameter is predicted), with
-    BatchNorm on batch statistics only and fused attention (:mod:`baselines.ghn2.fastops`),
+    BatchNorm on batch statistics only (with NHWC gradients, :mod:`baselines.ghn2.fastops`),
     and its graph (virtual edges cached by topology: they do not depend on the width)."""
     with torch.device("meta"):
         model = use_fast_ops(build_model(spec, num_classes, image_size))

@@ -102,6 +102,10 @@ class GatedGNN(nn.Module):
                    for w in sweep.weight]
         outs = []
         last = sweep.num_levels - 1
+        # per-level views by one split each: slicing per level would make the backward
+        # pass write a full-size gradient for every level (172 levels on 1,400 nodes)
+        sizes = [e - s for s, e in sweep.bounds]
+        gh_levels, xs_levels = gh.split(sizes), xs.split(sizes)
         for level, (s, e) in enumerate(sweep.bounds):
             idx = sweep.index[level]
             if idx is None:
@@ -110,10 +114,10 @@ class GatedGNN(nn.Module):
                 gathered = flat.index_select(0, idx.view(-1)).view(e - s, -1, hid)
                 msg = torch.bmm(weights[level], gathered).squeeze(1)
                 gi = F.linear(msg, gru.weight_ih, gru.bias_ih)
-            g_h = gh[s:e]
+            g_h = gh_levels[level]
             rz = torch.sigmoid(gi[:, :2 * hid] + g_h[:, :2 * hid])
             cand = torch.tanh(torch.addcmul(gi[:, 2 * hid:], rz[:, :hid], g_h[:, 2 * hid:]))
-            h = torch.lerp(cand, xs[s:e], rz[:, hid:])  # (1 - z) * cand + z * h
+            h = torch.lerp(cand, xs_levels[level], rz[:, hid:])  # (1 - z) * cand + z * h
             outs.append(h)
             if level < last:
                 buf[s:e, :width] = messages(h)

@@ -123,24 +123,39 @@ def test_loss_is_the_mean_over_the_meta_batch_with_optional_smoothing():
     torch.testing.assert_close(grads(), g_mean / 2, rtol=1e-4, atol=1e-7)
 
 
-@pytest.mark.parametrize("stride", [1, 2])
-def test_fused_attention_equals_the_space_msa(stride):
-    """Training nets run MSA with scaled_dot_product_attention: same outputs and gradients."""
-    from baselines.ghn2.fastops import FastMSA, use_fast_ops
-    from deepnetsbench.space.ops import MSA
+def test_channels_last_batchnorm_equals_batchnorm():
+    """Training nets' BatchNorm hands its backward a dense NHWC gradient: same outputs and
+    gradients as nn.BatchNorm2d, for the gradient layouts a cell produces (a channel slice
+    of a concatenation, NCHW)."""
+    from baselines.ghn2.fastops import ChannelsLastBN, use_fast_ops
 
     torch.manual_seed(0)
-    ref = MSA(16, stride=stride)
-    fast = use_fast_ops(torch.nn.Sequential(MSA(16, stride=stride)))[0]
-    assert type(fast) is FastMSA
+    ref = torch.nn.BatchNorm2d(6, track_running_stats=False)
+    fast = use_fast_ops(torch.nn.Sequential(torch.nn.BatchNorm2d(6, track_running_stats=False),
+                                            torch.nn.BatchNorm2d(6)))
+    assert all(type(m) is ChannelsLastBN for m in fast)
+    fast = fast[0]
     fast.load_state_dict(ref.state_dict())
-    x = torch.randn(2, 16, 6, 6, requires_grad=True)
-    a, b = ref(x), fast(x)
-    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
-    ga = torch.autograd.grad(a.square().sum(), [x, *ref.parameters()])
-    gb = torch.autograd.grad(b.square().sum(), [x, *fast.parameters()])
-    for u, v in zip(ga, gb):
-        torch.testing.assert_close(v, u, rtol=1e-4, atol=1e-5)
+    x = torch.randn(4, 6, 5, 5).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    r, other = torch.randn(4, 6, 5, 5), torch.randn(4, 3, 5, 5)
+    dense: list[bool] = []
+    for layout in ("slice", "nchw"):
+        outs = []
+        for m in (ref, fast):
+            y = m(x)
+            if m is fast:  # runs after the module's own hook: sees what its backward gets
+                y.register_hook(lambda g: dense.append(
+                    g.is_contiguous(memory_format=torch.channels_last)))
+            if layout == "slice":  # the gradient of a channel slice of a concatenation
+                z = torch.cat([y, other.contiguous(memory_format=torch.channels_last)], 1)[:, :6]
+            else:
+                z = y.contiguous()
+            outs.append((y, torch.autograd.grad((z * r).sum(), [x, *m.parameters()])))
+        torch.testing.assert_close(outs[1][0], outs[0][0])
+        for u, v in zip(outs[0][1], outs[1][1]):  # float rounding of the BN reductions
+            torch.testing.assert_close(v, u, rtol=1e-5, atol=1e-6)
+    assert dense == [True, True]
 
 
 class _NoArchs:

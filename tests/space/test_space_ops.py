@@ -103,6 +103,42 @@ def test_msa_matches_a_plain_transformer_block(one_thread):
     torch.testing.assert_close(m(x), ref[:, :, ::2, ::2], atol=1e-5, rtol=1e-5)
 
 
+class _PlainMSA(MSA):
+    """The block with the attention written out: softmax(q k^T * scale) v per head."""
+
+    def forward(self, x):
+        t = x.flatten(2).transpose(1, 2)
+        q, k, v = (u.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+                   for u in self.to_qkv(self.ln1(t)).chunk(3, dim=-1))
+        a = (torch.matmul(q, k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+        y = self.to_out(torch.matmul(a, v).transpose(1, 2).flatten(2)) + t
+        y = self.ff(self.ln2(y)) + y
+        return y.transpose(1, 2).reshape(x.shape)[:, :, ::self.stride, ::self.stride]
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_msa_fused_attention_equals_the_plain_formula(stride, one_thread):
+    """MSA computes attention with scaled_dot_product_attention: the same outputs and
+    gradients (input and every parameter) as the formula written out."""
+    torch.manual_seed(0)
+    fused, plain = MSA(16, stride=stride), _PlainMSA(16, stride=stride)
+    plain.load_state_dict(fused.state_dict())
+    x = torch.randn(2, 16, 6, 6, requires_grad=True)
+    a, b = plain(x), fused(x)
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    ga = torch.autograd.grad(a.square().sum(), [x, *plain.parameters()])
+    gb = torch.autograd.grad(b.square().sum(), [x, *fused.parameters()])
+    for u, v in zip(ga, gb):
+        torch.testing.assert_close(v, u, rtol=1e-4, atol=1e-5)
+
+
+def test_ops_run_on_an_empty_batch():
+    """Graph tracing runs the network on zero images (deepnetsbench.graph.trace)."""
+    for m in (MSA(16, stride=2), CSE(8)):
+        x = torch.empty(0, m.to_qkv.in_features if isinstance(m, MSA) else 8, 4, 4)
+        assert m(x).shape[0] == 0
+
+
 def test_cse_is_a_hardswish_gate_applied_after_pooling():
     torch.manual_seed(0)
     m = CSE(8)
