@@ -51,20 +51,105 @@ def test_tables_group_and_rank(board):
     assert test.rows[0].reproduced and not test.rows[1].reproduced
 
 
+def _section(md: str, heading: str) -> str:
+    """The Markdown from ``heading`` to the next heading of the same or a higher level."""
+    level = heading.split(" ")[0]
+    start = md.index(heading + "\n")
+    rest = md[start + len(heading) + 1:]
+    ends = [m.start() for m in re.finditer(f"^#{{1,{len(level)}}} ", rest, re.M)]
+    return heading + "\n" + (rest[:ends[0]] if ends else rest)
+
+
+def _table_rows(section: str) -> list[list[str]]:
+    lines = [ln for ln in section.splitlines() if ln.startswith("| ")][1:]  # no header
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", ln)[1:-1]] for ln in lines]
+
+
 def test_readme(board):
     render(board)
     md = (board / "README.md").read_text()
-    assert md.count("## deepnets1m · test · cifar10") == 1 and "## deepnets1m · wide · cifar10" in md
-    test_section = md.split("## deepnets1m · wide")[0]
-    rows = [line for line in test_section.splitlines() if line.startswith("| ") and "Rank" not in line]
+    assert md.index("## DeepNets-1M") < md.index("### deepnets1m 1 · cifar10") \
+        < md.index("#### deepnets1m 1 · test · cifar10") < md.index("## Episode suites")
+    test_section = _section(md, "#### deepnets1m 1 · test · cifar10")
+    rows = _table_rows(test_section)
     assert len(rows) == 3
-    assert rows[0].startswith("| 1 | [GHN-2 1.0](https://example.org/code) |")
-    assert re.search(r"\d+\.\d\d ± \d+\.\d\d \| \[\d+\.\d\d, \d+\.\d\d\]", rows[0])
-    assert "≥" in rows[0]  # speed-up lower bound marked
-    assert "reproduced" in rows[0] and "self-reported" in rows[1]
+    assert rows[0][:2] == ["1", "[GHN-2 1.0](https://example.org/code)"]
+    assert re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d", rows[0][2])
+    assert re.fullmatch(r"\[\d+\.\d\d, \d+\.\d\d\]", rows[0][3])
+    assert rows[0][4] == "budget not stated; data: DeepNets-1M train, CIFAR-10 train"
+    assert "≥" in "".join(rows[0])  # speed-up lower bound marked
+    assert rows[0][-1] == "reproduced" and rows[1][-1] == "self-reported"
     assert "Fine-tuned top-1" in test_section and "Speed-up" in test_section
     assert "1/12" in rows[1]  # one failed architecture shown
-    assert "Speed-up" not in md.split("## deepnets1m · wide")[1]  # columns only when present
+    assert "Speed-up" not in _section(md, "#### deepnets1m 1 · wide · cifar10")
+    assert "12 architectures" in test_section and "Chance: 10.00%." in test_section
+
+
+def test_readme_overview(board):
+    render(board)
+    md = (board / "README.md").read_text()
+    overview = _section(md, "### deepnets1m 1 · cifar10")
+    header = [ln for ln in overview.splitlines() if ln.startswith("| Method")][0]
+    assert [re.sub(r"\]\(.*?\)|\[", "", c).strip() for c in header.split("|")[1:-1]] == [
+        "Method", "Status", "Training", "ID-test", "WIDE", "DEEP", "DENSE", "BN-FREE",
+        "ResNet-50", "ViT", "OOD mean"]
+    rows = {r[0].split("]")[0].lstrip("["): r for r in _table_rows(overview)}
+    assert list(rows) == ["GHN-2 1.0", "PudNet 1.0", "Random 1.0"]  # by ID-test
+    ghn = rows["GHN-2 1.0"]
+    assert ghn[1] == "partly reproduced \\(test\\)"  # its wide entry is self-reported
+    assert re.fullmatch(r"\[\d+\.\d\d ± \d+\.\d\d\]\(#deepnets1m-1-test-cifar10\)", ghn[3])
+    assert ghn[4].endswith("(#deepnets1m-1-wide-cifar10)")
+    assert ghn[5:] == ["–"] * 6  # no deep/dense/bnfree/predefined entries, so no OOD mean
+    assert rows["PudNet 1.0"][4] == "–"  # PudNet has no wide entry
+    anchors = set(re.findall(r'<a id="([^"]+)"></a>', md))
+    assert set(re.findall(r"\]\(#([^)]+)\)", md)) <= anchors  # every cell link resolves
+
+
+def test_overview_with_every_column(tmp_path):
+    """Entries on every split (PREDEFINED too) fill every column, the OOD mean included;
+    published entries carry their own label and the training budget shows."""
+    from pathlib import Path
+
+    from deepnetsbench.leaderboard.entries import Entry, content_sha256
+    from deepnetsbench.leaderboard.markdown import readme_markdown
+    from deepnetsbench.leaderboard.overview import build_overviews
+    from deepnetsbench.results import aggregate, example_results
+
+    entries, means = [], {}
+    for i, split in enumerate(["test", "wide", "deep", "dense", "bnfree", "predefined"]):
+        for method, status in (("GHN-2", "published"), ("mine", "submitted")):
+            res = example_results(method, n=4, seed=i, split=split,
+                                  base_top1=60 if method == "GHN-2" else 20,
+                                  failed=[1] if split == "predefined" and method == "mine" else [])
+            res.split.generator_version = "ppuda"
+            if method == "mine":
+                res.method.training_budget = "20 min on cpu, 500 steps"
+            res.aggregates = aggregate(res.records)
+            means[method, split] = res.aggregates.top1.mean
+            if split == "predefined":
+                means[method, "resnet50"] = res.records[0].top1
+                means[method, "vit"] = res.records[1].top1
+            entries.append((Path(f"{i}{method}.json"), Entry(
+                results=res, content_sha256=content_sha256(res), status=status,
+                submitted_at=res.finished_at)))
+    tables = build_tables(entries)
+    (o,) = build_overviews(tables)
+    assert o.title == "deepnets1m ppuda · cifar10" and o.chance == 10.0
+    ghn, mine = o.rows
+    assert (ghn.status, mine.status) == ("published", "self-reported")
+    for key in ("test", "wide", "deep", "dense", "bnfree", "resnet50"):
+        assert ghn.cells[key].mean == pytest.approx(means["GHN-2", key])
+    assert mine.cells["vit"].mean == 0.0 and "failed" in mine.cells["vit"].note
+    ood = sum(means["GHN-2", s] for s in ("wide", "deep", "dense", "bnfree")) / 4
+    assert ghn.cells["ood"].mean == pytest.approx(ood)
+    md = readme_markdown(tables, [o])
+    rows = _table_rows(_section(md, "### deepnets1m ppuda · cifar10"))
+    assert [r[1] for r in rows] == ["published", "self-reported"]
+    assert rows[1][2] == "20 min on cpu, 500 steps"  # the budget next to the scores
+    assert rows[1][9].startswith("[0.00 (failed)](#deepnets1m-ppuda-predefined-cifar10)")
+    assert rows[0][10] == f"{ood:.2f}"
+    split_rows = _table_rows(_section(md, "#### deepnets1m ppuda · test · cifar10"))
+    assert split_rows[1][4] == "20 min on cpu, 500 steps" and split_rows[0][-1] == "published"
 
 
 def test_render_is_deterministic_and_from_entries_alone(board):
@@ -83,7 +168,8 @@ def test_site_is_self_contained(board):
     assert not re.search(r"(src|href)=\"https?://", html)
     blob = re.search(r'<script type="application/json" id="board-data">(.*?)</script>', html, re.S)
     data = json.loads(blob.group(1))
-    assert [t["id"] for t in data["tables"]] == ["deepnets1m/test/cifar10", "deepnets1m/wide/cifar10"]
+    assert [t["id"] for t in data["tables"]] == ["deepnets1m@1/test/cifar10", "deepnets1m@1/wide/cifar10"]
+    assert [o["id"] for o in data["overviews"]] == ["deepnets1m@1/cifar10"]
     assert len(data["tables"][0]["rows"][0]["points"]) == 12
 
 
@@ -114,7 +200,7 @@ def test_two_releases_of_a_split_get_separate_tables(tmp_path, releases, make, w
     submit(write(tmp_path / "a.json", make("m")), tmp_path / "lb")
     submit(write(tmp_path / "b.json", edit(make("m"), v2)), tmp_path / "lb")
     titles = [t.title for t in build_tables(load_entries(tmp_path / "lb"))]
-    assert titles == ["deepnets1m · test · cifar10 (split v1)", "deepnets1m · test · cifar10 (split v2)"]
+    assert titles == ["deepnets1m 1 · test · cifar10", "deepnets1m 2 · test · cifar10"]
 
 
 # ----------------------------------------------------------------------------- CLI
