@@ -41,11 +41,11 @@ SCHEMA_VERSION = "1.1"  # 1.1: method.paper, method.training_budget (optional)
 #: Version of the evaluation protocol. 2: ``predict`` runs in an isolated worker process and
 #: its time no longer includes loading the output (protocol.extra.isolation / timing).
 PROTOCOL_VERSION = "2"
-SUITES = ("deepnets1m", "episodes-intra", "episodes-inter")
+SUITES = ("deepnets1m", "deepnets1m-lite", "episodes-intra", "episodes-inter")
 DEFAULT_N_BOOT = 10000
 DEFAULT_BOOT_SEED = 0
 
-Suite = Literal["deepnets1m", "episodes-intra", "episodes-inter"]
+Suite = Literal["deepnets1m", "deepnets1m-lite", "episodes-intra", "episodes-inter"]
 
 #: Results files larger than this are refused unread (a full evaluation split is < 2 MB).
 MAX_RESULTS_BYTES = 16 << 20

@@ -9,8 +9,8 @@ from deepnetsbench.options import root_option
 
 __all__ = ["COMMANDS", "eval_cmd", "merge_cmd", "new_method_cmd"]
 
-SPLITS = ("train", "val", "test", "wide", "deep", "dense", "bnfree", "predefined")
-SUITES = ("deepnets1m", "episodes-intra", "episodes-inter")
+SPLITS = ("train", "val", "test", "wide", "deep", "dense", "bnfree", "predefined", "all")
+SUITES = ("deepnets1m", "deepnets1m-lite", "episodes-intra", "episodes-inter")
 
 
 def _parse_archs(values: tuple[str, ...]) -> list[int] | None:
@@ -82,7 +82,9 @@ def _hooks(suite: str, speedup: str | None, train_budget: str | None, finetune_e
 @click.option("--method-opt", "method_opts", multiple=True, metavar="KEY=VALUE",
               help="Option passed to the method's constructor (repeatable).")
 @click.option("--suite", default="deepnets1m", show_default=True, type=click.Choice(SUITES),
-              help="Architecture suite, or a dataset-episode suite (fixed target network).")
+              help="Architecture suite (deepnets1m-lite: a fixed subset of each split on "
+                   "1,000 test images, for CPUs), or a dataset-episode suite (fixed target "
+                   "network). --split all runs every evaluation split, one file each.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(SPLITS),
               help="Split to evaluate (episode suites: test or val).")
 @click.option("--release", default=None,
@@ -152,15 +154,13 @@ def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str,
              no_flops: bool, mock: bool, restart: bool, quiet: bool, shard: str | None = None,
              distributed: bool = False, in_process: bool = False, verify: bool = False) -> None:
     """Evaluate a parameter-prediction method on a DeepNets-1M split or an episode suite."""
-    from rich.console import Console
-
     from deepnetsbench.eval.methods import parse_method_options
-    from deepnetsbench.eval.runner import EvalConfig, evaluate, journal_path, summary_table
+    from deepnetsbench.eval.runner import EvalConfig, evaluate
 
     if time_limit < 0:
         raise BenchError(f"--time-limit must be >= 0, got {time_limit}", "pass 0 for no limit")
     options = parse_method_options(method_opts)
-    episodes = suite != "deepnets1m"
+    episodes = suite.startswith("episodes")
     if episodes and split not in ("test", "val"):
         raise BenchError(f"episode suites have val and test episodes, not {split!r}",
                          "pass --split test or --split val")
@@ -172,8 +172,11 @@ def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str,
     if not episodes and (target or suite_file):
         raise BenchError("--target/--suite-file belong to episode suites",
                          "pass --suite episodes-intra or episodes-inter")
-    hooks = _hooks(suite, speedup, train_budget, finetune_epochs, finetune_noise,
-                   finetune_orth, root, train_images)
+    if split == "all" and (mock or shard or distributed or arch):
+        raise BenchError("--split all runs every evaluation split, one after the other",
+                         "drop --mock/--shard/--distributed/--arch, or name one --split")
+    hooks = _hooks(suite if episodes else "deepnets1m", speedup, train_budget, finetune_epochs,
+                   finetune_noise, finetune_orth, root, train_images)
     cfg = EvalConfig(
         suite=suite, split=split, release=release,
         dataset=dataset or ("cifar10" if not episodes else None),
@@ -183,6 +186,9 @@ def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str,
         batch_size=batch_size, time_limit=time_limit or None, eval_images=eval_images,
         mock=mock, restart=restart, flops=not no_flops, progress=not quiet,
         isolation="in-process" if in_process else "process", verify=verify)
+    if split == "all":
+        _eval_all(method, cfg, options, hooks, out)
+        return
     from deepnetsbench.eval.distributed import evaluate_split, wants_distributed
 
     if shard or wants_distributed(distributed):
@@ -196,13 +202,38 @@ def eval_cmd(method: str, method_opts: tuple[str, ...], suite: str, split: str,
                                        target=target)
     else:
         results = evaluate(method, cfg, options, hooks=hooks)
+    _report(results, cfg.out)
+    _fail_if_nothing_succeeded(results)
+
+
+def _report(results, out) -> None:
+    from rich.console import Console
+
+    from deepnetsbench.eval.runner import journal_path, summary_table
+
     console = Console()
     console.print(summary_table(results))
-    journal = journal_path(cfg.out)  # a merged file (torchrun) has none
-    console.print(f"results: {cfg.out}" + (f"  (journal: {journal})" if journal.exists() else ""))
+    journal = journal_path(out)  # a merged file (torchrun) has none
+    console.print(f"results: {out}" + (f"  (journal: {journal})" if journal.exists() else ""))
     if results.notes:
         console.print(f"[yellow]{results.notes}[/]")
-    _fail_if_nothing_succeeded(results)
+
+
+def _eval_all(method: str, cfg, options, hooks, out: str | None) -> None:
+    """``--split all``: every evaluation split in turn, each into its own results file (the
+    leaderboard takes one split per file); a re-run resumes each split."""
+    from dataclasses import replace
+
+    from deepnetsbench.eval.lite import split_outs
+    from deepnetsbench.eval.runner import evaluate
+
+    done = []
+    for split, path in split_outs(method, cfg, out, default_out).items():
+        results = evaluate(method, replace(cfg, split=split, out=path), options, hooks=hooks)
+        _report(results, path)
+        done.append(results)
+    for results in done:
+        _fail_if_nothing_succeeded(results)
 
 
 def _fail_if_nothing_succeeded(results) -> None:

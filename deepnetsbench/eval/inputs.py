@@ -53,7 +53,7 @@ class EvalImages:
     evaluator's process: the method's worker never sees them."""
 
     def __init__(self, dataset: Any, image_size: int, device: torch.device,
-                 limit: int | None = None):
+                 limit: int | None = None, indices: Sequence[int] | None = None):
         self.dataset = dataset
         self.name = dataset.name
         self.classes = list(getattr(dataset, "class_names", None) or dataset.classes)
@@ -64,9 +64,13 @@ class EvalImages:
         if limit is not None and not 1 <= limit <= n_test:
             raise BenchError(f"--eval-images {limit} is outside 1..{n_test}",
                              f"pass at most {n_test} (the dataset's test set)")
+        if indices is not None and limit is not None:
+            raise BenchError("--eval-images cannot narrow a fixed image subset",
+                             "drop --eval-images")
         self.limit = limit
+        self.indices = None if indices is None else [int(i) for i in indices]  # a fixed subset
         self.num_test = n_test
-        self.eval_images = limit or n_test
+        self.eval_images = len(self.indices) if self.indices is not None else (limit or n_test)
         self._cache: OrderedDict[int, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
 
     @property
@@ -79,7 +83,8 @@ class EvalImages:
         if size in self._cache:
             self._cache.move_to_end(size)
             return self._cache[size]
-        x, y = self.dataset.test_tensors(image_size=size, channels=3, limit=self.limit)
+        x, y = self.dataset.test_tensors(image_size=size, channels=3, limit=self.limit,
+                                         indices=self.indices)
         x, y = _place(x, self.device), _place(y, self.device)
         self._cache[size] = (x, y)
         while len(self._cache) > 2:  # a predefined model at another size keeps both

@@ -91,6 +91,7 @@ class EvalConfig:
     batch_size: int = 64
     time_limit: float | None = DEFAULT_TIME_LIMIT  # seconds per architecture; None: no limit
     eval_images: int | None = None  # first N test images (None: the official full test set)
+    image_indices: Sequence[int] | None = None  # a fixed test-image subset (the lite suite)
     mock: bool = False
     restart: bool = False
     flops: bool = True
@@ -185,7 +186,8 @@ def run_evaluation(method: LoadedMethod | MethodRef | str, suite: ArchSuite, dat
     out = Path(cfg.out)
     jpath = check_out(out, cfg.restart)
     indices = select_indices(len(suite), cfg.archs, cfg.limit)
-    images = EvalImages(dataset, image_size or dataset.image_size, device, cfg.eval_images)
+    images = EvalImages(dataset, image_size or dataset.image_size, device, cfg.eval_images,
+                        cfg.image_indices)
     identity = json.loads(json.dumps(_identity(ref, suite, images, cfg, device, hooks)))
     discard, note = mock_restart(cfg, identity, console)
     journal = Journal(jpath, identity, cfg.restart, discard_if=discard, note=note)
@@ -253,12 +255,16 @@ def evaluate(method_spec: str, cfg: EvalConfig, options: Mapping[str, Any] | Non
              hooks: Sequence[RecordHook] = (), console: Any = None) -> Results:
     """Everything ``deepnets-bench eval`` does: name the method, open the split and images,
     run. The method file is not imported here: its worker loads it."""
-    if cfg.suite != "deepnets1m":
+    from deepnetsbench.eval.lite import LITE, open_lite
+
+    if cfg.suite not in ("deepnets1m", LITE):
         raise BenchError(f"suite {cfg.suite!r} is not available in this evaluator",
                          "use --suite deepnets1m (dataset-episode suites come separately)")
     resolve_device(cfg.device)  # fail before any slow loading
     method = method_ref(method_spec, options)
-    if cfg.mock:
+    if cfg.suite == LITE:
+        suite, dataset, size, cfg = open_lite(cfg)
+    elif cfg.mock:
         suite, dataset, size = open_mock(cfg.split, cfg.dataset, cfg.root, cfg.seed)
     else:
         suite = open_split(cfg.split, cfg.root, verify="full" if cfg.verify else True,

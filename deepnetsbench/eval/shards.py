@@ -174,14 +174,16 @@ def shard_tag(shard: Shard, selection: Sequence[int], suite_size: int) -> dict[s
 
 def plan_shard(cfg: Any, shard: Shard) -> tuple[list[int], dict[str, Any]]:
     """(indices, tag) of ``shard`` of the run ``cfg`` (an EvalConfig); opens the split."""
+    from deepnetsbench.eval.lite import LITE, select_archs
     from deepnetsbench.eval.runner import open_mock, open_split
 
-    if cfg.suite != "deepnets1m":
-        raise BenchError("--shard splits the architectures of the deepnets1m suite",
+    if cfg.suite not in ("deepnets1m", LITE):
+        raise BenchError("--shard splits the architectures of the deepnets1m suites",
                          "evaluate episode suites without --shard")
     suite = (open_mock(cfg.split, cfg.dataset, cfg.root, cfg.seed)[0] if cfg.mock
              else open_split(cfg.split, cfg.root, release=getattr(cfg, "release", None)))
-    selection = selection_indices(len(suite), cfg.archs, cfg.limit)
+    archs = select_archs(cfg, len(suite)) if cfg.suite == LITE else cfg.archs
+    selection = selection_indices(len(suite), archs, None if cfg.suite == LITE else cfg.limit)
     indices = _shard_of(suite, selection, shard, cfg.dataset)
     return indices, shard_tag(shard, selection, len(suite))
 

@@ -189,17 +189,38 @@ def import_published_cmd(path: str, board: str | None, do_render: bool,
 @click.option("--file", "file_", type=click.Path(dir_okay=False, exists=True), required=True,
               help="The released split file (deepnets1m_<split>.h5) or episode-suite file.")
 @click.option("--replace", is_flag=True, help="Replace a registration that was never used.")
+@click.option("--dataset", "datasets", multiple=True, metavar="NAME",
+              help="deepnets1m-lite/<split> only: a cached image dataset whose lite images "
+                   "are pinned too (repeatable; default cifar10).")
+@root_option
 @_RELEASES
 def register_split_cmd(name: str | None, generator_version: str | None, file_: str,
-                       replace: bool, releases: str | None) -> None:
+                       replace: bool, datasets: tuple[str, ...], root: str | None,
+                       releases: str | None) -> None:
     """Maintainers: record a published split release, with every pin computed from the file
-    (sha256, number of items, record names; per dataset for episode suites)."""
+    (sha256, number of items, record names; per dataset for episode suites and for the
+    lite subset of a split, NAME deepnets1m-lite/<split>)."""
+    from deepnetsbench.eval.lite import LITE
     from deepnetsbench.releases import register_split_file
 
-    name, version, pins = register_split_file(name, file_, generator_version, releases,
-                                              replace)
+    if name and name.startswith(LITE + "/"):
+        from deepnetsbench.data import load_dataset
+        from deepnetsbench.eval.lite import register_lite
+
+        images = [load_dataset(d, root=root, verify=True) for d in datasets or ("cifar10",)]
+        name, version, pins = register_lite(name.split("/", 1)[1], file_, images,
+                                            generator_version, releases, replace)
+    else:
+        if datasets:
+            from deepnetsbench.errors import BenchError
+
+            raise BenchError("--dataset pins the images of a deepnets1m-lite/<split> release",
+                             f"drop --dataset, or name the release {LITE}/<split>")
+        name, version, pins = register_split_file(name, file_, generator_version, releases,
+                                                  replace)
+    unit = "architectures" if name.startswith(LITE + "/") else "episodes"
     counts = (f"{pins['num_items']} items" if "num_items" in pins else ", ".join(
-        f"{d}: {p['num_items']} episodes" for d, p in pins["datasets"].items()))
+        f"{d}: {p['num_items']} {unit}" for d, p in pins["datasets"].items()))
     click.echo(f"registered split {name} v{version} {pins['sha256']} ({counts})")
 
 

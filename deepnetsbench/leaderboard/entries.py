@@ -176,7 +176,7 @@ def check_results(res: Results, releases: str | os.PathLike | None = None,
             f"{one_line_text(res.dataset.content_sha256, 12)}... is not a released dataset",
             "evaluate on the official test images (deepnets-bench download) without "
             "resizing or re-encoding them")
-    board = _board_pins(res, split_pins, data_pins, source)
+    board = _lite_pins(res, split_pins, _board_pins(res, split_pins, data_pins, source), source)
     _check_records(res, board, source)
     _check_pinned_protocol(res, board, source)
     if is_ppuda(res):
@@ -269,8 +269,9 @@ def _board_pins(res: Results, split_pins: dict, data_pins: dict, source: str) ->
     else:
         per = (split_pins.get("datasets") or {}).get(res.dataset.name)
         if per is None and split_pins.get("datasets") is not None:
+            kind = "episodes" if res.suite.startswith("episodes") else "pins"
             raise BenchError(f"{source}: the release {release_name(res)} has no "
-                             f"{one_line_text(res.dataset.name)!r} episodes",
+                             f"{one_line_text(res.dataset.name)!r} {kind}",
                              f"use one of its datasets: {', '.join(split_pins['datasets'])}")
         board = dict(per or {})
     board["num_test"] = data_pins.get("num_test")
@@ -278,6 +279,24 @@ def _board_pins(res: Results, split_pins: dict, data_pins: dict, source: str) ->
     if missing:
         raise BenchError(f"{source}: the releases file pins no {', '.join(missing)} for "
                          f"{release_name(res)} / {one_line_text(res.dataset.name)}", fix)
+    return board
+
+
+def _lite_pins(res: Results, split_pins: dict, board: dict, source: str) -> dict:
+    """A deepnets1m-lite run: its board adds the subset (split size, architecture indices)
+    and the run must record that subset; a full deepnets1m run must record none
+    (deepnetsbench/eval/lite.py)."""
+    from deepnetsbench.eval.lite import LITE, check_lite, lite_board
+
+    if res.suite != LITE:
+        if res.suite == "deepnets1m":
+            check_lite(res, None, source)
+        return board
+    try:
+        board = lite_board(split_pins, board, res.split.name)
+    except BenchError as err:
+        raise BenchError(f"{source}: {err.what}", err.fix) from None
+    check_lite(res, board, source)
     return board
 
 
@@ -290,18 +309,21 @@ def _check_records(res: Results, board: dict, source: str) -> None:
             f"{source}: architecture indices appear more than once: {_few(dups)}",
             "keep one record per architecture (re-run the evaluator to get a clean file)")
     n = int(board["num_items"])
-    if res.split.num_items != n:
+    items = int(board.get("split_items", n))  # a lite board: the subset of a larger file
+    expected = set(board.get("indices", range(n)))
+    if res.split.num_items != items:
         raise BenchError(f"{source}: split.num_items is {res.split.num_items}, the release has "
-                         f"{n} items", "evaluate every item of the released split and submit "
-                         "the file the evaluator wrote")
-    missing = sorted(set(range(n)) - seen)
-    extra = sorted(seen - set(range(n)))
+                         f"{items} items", "evaluate every item of the released split and "
+                         "submit the file the evaluator wrote")
+    missing = sorted(expected - seen)
+    extra = sorted(seen - expected)
     if missing or extra:
         what = []
         if missing:
             what.append(f"{len(missing)} of {n} architectures missing ({_few(missing)})")
         if extra:
-            what.append(f"indices outside 0..{n - 1} ({_few(extra)})")
+            what.append(f"indices outside 0..{n - 1} ({_few(extra)})" if "indices" not in board
+                        else f"indices outside the {res.suite} subset ({_few(extra)})")
         raise BenchError(f"{source}: incomplete run: " + "; ".join(what),
                          "resume the evaluation until every architecture of the split has a "
                          "record (failures are recorded as status 'failed', not left out)")
