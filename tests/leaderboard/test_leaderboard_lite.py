@@ -13,7 +13,7 @@ from deepnetsbench.leaderboard.entries import board_key, check_results, submit
 from deepnetsbench.releases import names_sha256, register_split
 from deepnetsbench.results import Results, aggregate, example_results, save_results
 
-LABELS = np.arange(10000) % 10  # the example dataset's test labels (balanced, interleaved)
+LABELS = np.arange(DATA_PINS["num_test"]) % 10  # the example dataset's test labels
 ARCHS = lite.arch_indices("test", N)  # 0, 5, 10 of the 12 example architectures
 
 
@@ -143,4 +143,20 @@ def test_describe_lite_pins_a_split_file(tmp_path):
     assert per["images_sha256"] == lite.indices_sha256(range(1000))
 
 
-assert DATA_PINS["num_test"] == len(LABELS)  # the example dataset's test-set size
+def test_packaged_lite_releases_agree_with_the_full_ones():
+    """Every registered lite board is the rule's subset of a registered full split."""
+    from deepnetsbench.releases import load_releases
+
+    splits = load_releases()["splits"]
+    lites = {k: v for k, v in splits.items() if k.startswith(lite.LITE + "/")}
+    assert {k.split("/")[1] for k in lites} == set(lite.EVAL_SPLITS)
+    for name, versions in lites.items():
+        split = name.split("/")[1]
+        for version, pins in versions.items():
+            full = splits[split][version]
+            assert pins["sha256"] == full["sha256"] and pins["split_items"] == full["num_items"]
+            archs = lite.arch_indices(split, full["num_items"])
+            assert pins["rule"] == lite.RULE
+            assert pins["indices_sha256"] == lite.indices_sha256(archs)
+            per = pins["datasets"]["cifar10"]
+            assert per["num_items"] == len(archs) and per["eval_images"] == 1000
