@@ -505,19 +505,40 @@ def load_results(path: str | os.PathLike) -> Results:
 DATAFRAME_COLUMNS = [
     "source", "suite", "split", "dataset", "method", "method_version", "protocol_version",
     "index", "name", "status", "error", "top1", "top5", "predict_time_s", "num_params", "flops",
-    "speedup", "speedup_lower_bound", "speedup_trainer", "finetune_top1",
+    "speedup", "speedup_lower_bound", "speedup_trainer", "finetune_top1", "release",
 ]
 
 
+def _results_of(item: Any) -> tuple[Results, str]:
+    """(Results, source) of a Results, a leaderboard Entry, or a path to either file kind."""
+    if isinstance(item, Results):
+        return item, ""
+    if isinstance(getattr(item, "results", None), Results):  # a leaderboard Entry
+        return item.results, ""
+    path = Path(item)
+    # an entry wraps a results file, so it may be a little larger (leaderboard.load_entry)
+    raw = read_bounded(path, max_bytes=MAX_RESULTS_BYTES + (1 << 20))
+    data = loads_strict(raw, str(path))
+    if isinstance(data, dict) and "results" in data and "content_sha256" in data:
+        from deepnetsbench.leaderboard.entries import load_entry
+
+        return load_entry(path).results, str(path)
+    if len(raw) > MAX_RESULTS_BYTES:
+        read_bounded(path)  # over a results file's limit: its own one-line refusal
+    return parse_results(data, str(path)), str(path)
+
+
 def results_to_dataframe(paths_or_results: Any):
-    """One row per architecture record across any number of results (paths or objects)."""
+    """One row per architecture record across any number of results: paths to results or
+    leaderboard entry files, :class:`Results` or leaderboard ``Entry`` objects."""
     import pandas as pd
 
-    if isinstance(paths_or_results, str | os.PathLike | Results):
+    if isinstance(paths_or_results, str | os.PathLike | Results) or hasattr(
+            paths_or_results, "results"):
         paths_or_results = [paths_or_results]
     rows = []
     for item in paths_or_results if isinstance(paths_or_results, Iterable) else [paths_or_results]:
-        res, source = (item, "") if isinstance(item, Results) else (load_results(item), str(item))
+        res, source = _results_of(item)
         for r in res.records:
             sp = r.speedup
             rows.append({
@@ -531,6 +552,7 @@ def results_to_dataframe(paths_or_results: Any):
                 "speedup_lower_bound": sp.lower_bound if sp else None,
                 "speedup_trainer": sp.trainer if sp else None,
                 "finetune_top1": (r.finetune or {}).get("top1"),
+                "release": res.split.generator_version,
             })
     return pd.DataFrame(rows, columns=DATAFRAME_COLUMNS)
 

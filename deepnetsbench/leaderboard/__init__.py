@@ -12,10 +12,12 @@ from deepnetsbench.leaderboard.entries import (
     submit,
     validate,
 )
+from deepnetsbench.leaderboard.frame import BOARD_COLUMNS, load_board
 from deepnetsbench.leaderboard.ranking import paired_diff_ci, significance_ranks
 from deepnetsbench.leaderboard.render import render
 
 __all__ = [
-    "Entry", "Row", "Table", "build_tables", "check_results", "content_sha256", "load_entries",
-    "paired_diff_ci", "render", "significance_ranks", "submit", "validate",
+    "BOARD_COLUMNS", "Entry", "Row", "Table", "build_tables", "check_results", "content_sha256",
+    "load_board", "load_entries", "paired_diff_ci", "render", "significance_ranks", "submit",
+    "validate",
 ]

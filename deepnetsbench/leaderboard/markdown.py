@@ -101,7 +101,7 @@ def training_text(budget: str | None, trained_on: str | None, builtin: bool,
 
 def method_cell(label: str, url: str, paper: str) -> str:
     cell = _link(md_escape(label), url)
-    return cell + (f" · {_link('paper', paper)}" if paper else "")
+    return cell + (f" · {_link('paper', paper)}" if paper and paper != url else "")
 
 
 # ----------------------------------------------------------------------------- overview
@@ -191,19 +191,25 @@ def _suite_heading(suite: str) -> str:
     return {"deepnets1m": "DeepNets-1M", "deepnets1m-lite": "DeepNets-1M lite"}.get(suite, suite)
 
 
-def readme_markdown(tables: list[Table], overviews: list[Overview]) -> str:
-    """The whole README: overviews, then split tables, then episode suites."""
+def readme_markdown(tables: list[Table], overviews: list[Overview],
+                    registered: dict[str, list[str]] | None = None) -> str:
+    """The whole README: overviews, then split tables, then episode suites. ``registered``
+    (:func:`~deepnetsbench.leaderboard.overview.registered_releases`): releases named as
+    empty when they have no entries."""
+    registered = registered or {}
     parts = [HEADER]
     arch = [t for t in tables if is_architecture_suite(t.suite)]
     episodes = [t for t in tables if not is_architecture_suite(t.suite)]
-    arch_suites = list(dict.fromkeys(["deepnets1m", *(t.suite for t in arch)]))
+    arch_suites = list(dict.fromkeys(["deepnets1m", *registered, *(t.suite for t in arch)]))
     for suite in arch_suites:
         parts.append(f"## {_suite_heading(suite)}\n\n{SUITE_TEXT.get(suite, '')}\n")
         mine = [o for o in overviews if o.suite == suite]
-        if not mine:
-            parts.append("No entries yet: the overview will show "
+        empty = [r for r in registered.get(suite, []) if r not in {o.release for o in mine}]
+        if empty or not mine:
+            which = f"Release {', '.join(empty)}: no" if empty else "No"
+            parts.append(f"{which} entries yet (the overview will show "
                          + ", ".join(label for _, label in COLUMNS)
-                         + ". Be the first: see [docs/submitting.md](../docs/submitting.md).\n")
+                         + "). Be the first: see [docs/submitting.md](../docs/submitting.md).\n")
         parts += [overview_markdown(o) for o in mine]
         split_tables = [t for t in arch if t.suite == suite]
         if split_tables:

@@ -10,6 +10,7 @@ is only given when all four are there.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from deepnetsbench.leaderboard.board import (
@@ -103,6 +104,26 @@ class Overview:
     def column_table(self, key: str) -> Table | None:
         """The split table a column reads (PREDEFINED for the two picks, none for OOD)."""
         return self.tables.get("predefined" if key in _PICK_KEYS else key)
+
+
+def registered_releases(releases: str | os.PathLike | None = None) -> dict[str, list[str]]:
+    """The releases each architecture suite's board can have (``{suite: [release]}``): the
+    registered versions of its TEST split, plus ``ppuda`` for DeepNets-1M when the official
+    release is registered. The board names those without entries instead of omitting them."""
+    from deepnetsbench.releases import PPUDA, load_releases
+
+    data = load_releases(releases)
+    out: dict[str, list[str]] = {}
+    for name, versions in sorted(data.get("splits", {}).items()):
+        suite, _, split = name.rpartition("/")
+        suite = suite or "deepnets1m"
+        if split == "test" and is_architecture_suite(suite):
+            out.setdefault(suite, []).extend(sorted(versions))
+    if isinstance(data.get(PPUDA), dict):
+        out.setdefault("deepnets1m", [])
+        if PPUDA not in out["deepnets1m"]:
+            out["deepnets1m"].append(PPUDA)
+    return out
 
 
 def _split_cell(t: Table, r: Row) -> Cell:

@@ -1,7 +1,8 @@
 """Rebuild the leaderboard views (README.md, static site) from the entries alone.
 
-The output depends only on the entries (no clock, no host), so re-rendering an unchanged
-board gives byte-identical files and a pull request shows only real changes.
+The output depends only on the entries and the releases file (no clock, no host; the
+releases only name boards that have no entries yet), so re-rendering an unchanged board
+gives byte-identical files and a pull request shows only real changes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from deepnetsbench.leaderboard.board import Table, build_tables
 from deepnetsbench.leaderboard.entries import DEFAULT_DIR, check_entry, find_duplicate, load_entries
 from deepnetsbench.leaderboard.markdown import readme_markdown as _readme
-from deepnetsbench.leaderboard.overview import build_overviews
+from deepnetsbench.leaderboard.overview import build_overviews, registered_releases
 from deepnetsbench.leaderboard.site import site_data as _site_data
 from deepnetsbench.leaderboard.site import site_html as _site_html
 from deepnetsbench.results import atomic_write_text
@@ -56,9 +57,10 @@ def render(board: str | os.PathLike = DEFAULT_DIR,
     re-validating every one of them (:func:`checked_entries`)."""
     tables = build_tables(checked_entries(board, releases))
     overviews = build_overviews(tables)
+    registered = registered_releases(releases)
     board = Path(board)
     readme = board / "README.md"
     index = board / "site" / "index.html"
-    atomic_write_text(readme, _readme(tables, overviews))
-    atomic_write_text(index, _site_html(tables, overviews))
+    atomic_write_text(readme, _readme(tables, overviews, registered))
+    atomic_write_text(index, _site_html(tables, overviews, registered))
     return [readme, index]

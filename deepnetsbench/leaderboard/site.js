@@ -60,7 +60,7 @@
     td.appendChild(el("span", {"class": "swatch", style: "background:" + color(r.method)}));
     if (safeLink(r.url)) td.appendChild(el("a", {href: r.url, rel: "noopener", "class": "code"}, r.label));
     else td.appendChild(document.createTextNode(r.label));
-    if (/^https?:\/\//.test(r.paper || "")) {
+    if (/^https?:\/\//.test(r.paper || "") && r.paper !== r.url) {
       td.appendChild(document.createTextNode(" · "));
       td.appendChild(el("a", {href: r.paper, rel: "noopener", "class": "paper"}, "paper"));
     }
@@ -184,13 +184,18 @@
 
   function buildOverviews() {
     var host = document.getElementById("overviews"); host.textContent = "";
-    var suites = [];
-    DATA.overviews.forEach(function (o) { if (suites.indexOf(o.suite) < 0) suites.push(o.suite); });
-    if (suites.indexOf("deepnets1m") < 0) suites.unshift("deepnets1m");
+    var suites = ["deepnets1m"];
+    Object.keys(DATA.registered).concat(DATA.overviews.map(function (o) { return o.suite; })).forEach(function (s) {
+      if (suites.indexOf(s) < 0) suites.push(s);
+    });
     suites.forEach(function (suite) {
+      if (suite !== "deepnets1m") host.appendChild(el("h3", {"class": "suite-head"}, suite));
       host.appendChild(el("p", {"class": "suite-text"}, DATA.suites[suite] || ""));
       var mine = DATA.overviews.filter(function (o) { return o.suite === suite; });
-      if (!mine.length) host.appendChild(el("p", {"class": "empty"}, "No " + suite + " entries yet."));
+      var have = mine.map(function (o) { return o.release; });
+      var empty = (DATA.registered[suite] || []).filter(function (r) { return have.indexOf(r) < 0; });
+      if (empty.length || !mine.length) host.appendChild(el("p", {"class": "empty-release"},
+        (empty.length ? suite + " release " + empty.join(", ") + ": no" : "No " + suite) + " entries yet."));
       mine.forEach(function (o) {
         var box = el("div", {"class": "overview", id: o.anchor, "data-overview": o.id});
         box.appendChild(el("h3", {}, o.title));

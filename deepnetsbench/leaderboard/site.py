@@ -77,9 +77,11 @@ def _overview(o: Overview) -> dict:
     }
 
 
-def site_data(tables: list[Table], overviews: list[Overview]) -> dict:
+def site_data(tables: list[Table], overviews: list[Overview],
+              registered: dict[str, list[str]] | None = None) -> dict:
     """The JSON blob embedded in the page; the page's JS draws everything from it."""
     return {
+        "registered": registered or {},
         "methods": sorted({r.method for t in tables for r in t.rows}),
         "statuses": STATUSES,
         "suites": {s: SUITE_TEXT[s] for s in sorted(SUITE_TEXT)},
@@ -98,10 +100,11 @@ def embed_json(data: dict) -> str:
     return text
 
 
-def site_html(tables: list[Table], overviews: list[Overview]) -> str:
+def site_html(tables: list[Table], overviews: list[Overview],
+              registered: dict[str, list[str]] | None = None) -> str:
     """The single static page: inline data, CSS and JS, no network access at all."""
     base = resources.files("deepnetsbench.leaderboard")
     template = (base / "site_template.html").read_text(encoding="utf-8")
     script = (base / "site.js").read_text(encoding="utf-8")
     return (template.replace("/*__SITE_JS__*/", script)
-            .replace("__BOARD_DATA__", embed_json(site_data(tables, overviews))))
+            .replace("__BOARD_DATA__", embed_json(site_data(tables, overviews, registered))))

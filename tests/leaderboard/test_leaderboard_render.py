@@ -291,3 +291,16 @@ def test_releases_file_and_override(tmp_path, monkeypatch):
     path.write_text("{oops")
     with pytest.raises(BenchError, match="cannot read releases file"):
         known_dataset("cifar10", "c" * 64)
+
+
+def test_registered_release_without_entries_is_named(tmp_path, releases, make, write):
+    from example_releases import split_pins
+
+    register_split("test", "2", split_pins("9" * 64), releases)
+    submit(write(tmp_path / "a.json", make("m")), tmp_path / "lb")
+    render(tmp_path / "lb")
+    md = (tmp_path / "lb" / "README.md").read_text()
+    assert "Release 2: no entries yet" in md and "### deepnets1m 1 · cifar10" in md
+    html = (tmp_path / "lb" / "site" / "index.html").read_text()
+    data = json.loads(re.search(r'id="board-data">(.*?)</script>', html, re.S).group(1))
+    assert data["registered"] == {"deepnets1m": ["1", "2"]}
