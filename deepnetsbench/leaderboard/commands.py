@@ -157,7 +157,7 @@ def show_cmd(board: str, suite: str | None, split: str | None, dataset: str | No
                        fmt_ci(r.top1), fmt_mean_se(r.top5), fmt_seconds(r.predict_time_s.mean),
                        fmt_speedup(r.speedup, r.speedup_lower_bound), fmt_mean_se(r.finetune_top1),
                        fmt_count(r.method_params), f"{r.n_failed}/{r.n}", r.date,
-                       "reproduced" if r.reproduced else "self-reported")
+                       r.status)
         console.print(rt)
 
 
