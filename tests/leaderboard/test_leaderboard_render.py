@@ -304,3 +304,18 @@ def test_registered_release_without_entries_is_named(tmp_path, releases, make, w
     html = (tmp_path / "lb" / "site" / "index.html").read_text()
     data = json.loads(re.search(r'id="board-data">(.*?)</script>', html, re.S).group(1))
     assert data["registered"] == {"deepnets1m": ["1", "2"]}
+
+
+def test_committed_board_is_rendered_from_its_entries(tmp_path, monkeypatch):
+    """leaderboard/README.md and site/index.html are what render makes of the committed
+    entries (links are relative, so a copy of the board renders the same bytes)."""
+    import shutil
+    from pathlib import Path
+
+    monkeypatch.delenv("DEEPNETS_BENCH_RELEASES", raising=False)
+    repo_board = Path(__file__).resolve().parents[2] / "leaderboard"
+    shutil.copytree(repo_board / "entries", tmp_path / "lb" / "entries")
+    render(tmp_path / "lb")
+    for name in ("README.md", "site/index.html"):
+        assert (tmp_path / "lb" / name).read_bytes() == (repo_board / name).read_bytes(), (
+            f"leaderboard/{name} is stale: run `deepnets-bench leaderboard render`")
