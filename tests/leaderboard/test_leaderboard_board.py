@@ -108,3 +108,23 @@ def test_results_to_dataframe_reads_entries(board, tmp_path):
     bad.write_text(json.dumps(entry))
     with pytest.raises(BenchError, match="leaderboard entry .* is invalid"):
         results_to_dataframe(bad)
+
+
+def test_hostile_budget_and_paper_are_escaped(tmp_path, releases, make, write):
+    import re
+
+    from deepnetsbench.leaderboard.entries import submit
+    from deepnetsbench.leaderboard.render import render
+
+    res = make("m")
+    res.method.training_budget = "</script><script>alert(1)</script> | [x](y) =cmd"
+    res.method.paper = "https://example.org/a(b)<c"[:-2]  # parentheses are URL characters
+    submit(write(tmp_path / "r.json", res), tmp_path / "lb")
+    render(tmp_path / "lb")
+    md = (tmp_path / "lb" / "README.md").read_text()
+    assert "<script>" not in md and "\\| \\[x\\]\\(y\\)" in md
+    assert "[paper](https://example.org/a%28b%29)" in md  # cannot end the link early
+    html = (tmp_path / "lb" / "site" / "index.html").read_text()
+    assert "<script>alert(1)" not in html and html.count("</script>") == 2
+    blob = re.search(r'id="board-data">(.*?)</script>', html, re.S).group(1)
+    assert json.loads(blob)["tables"][0]["rows"][0]["training_budget"].startswith("</script>")
