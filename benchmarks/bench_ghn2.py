@@ -6,7 +6,9 @@
 Reported (best of ``--repeats``; medians are printed beside them because a shared machine
 is noisy):
 
-* ``trace``: ``graph_from_module(resnet50, 32)`` -- the graph tracer on a real model;
+* ``trace``: ``graph_from_module(resnet50, 32)`` -- the graph tracer on a real model (an
+  empty batch: autograd records the graph, the kernels compute nothing), beside it the
+  same trace on one real image and on one image on the meta device;
 * ``resnet50``: ``ghn.predict(model)`` for the PREDEFINED ResNet-50 (CIFAR-adjusted as
   published: 3x3 stride-1 stem, no max-pool; 10 classes), graph construction included (and
   without it, with the graph given); the same for the unadjusted torchvision model;
@@ -86,10 +88,14 @@ def main() -> None:
     best, med = timed(lambda: graph_from_module(r50, 32), args.repeats, device)
     print(f"trace     graph_from_module(resnet50, 32)        {best * 1e3:7.1f} ms "
           f"(median {med * 1e3:.1f})")
+    one = torch.randn(1, 3, 32, 32, device=device)
+    best, med = timed(lambda: graph_from_module(r50, 32, example=one), args.repeats, device)
+    print(f"trace     same model on one image                 {best * 1e3:7.1f} ms "
+          f"(median {med * 1e3:.1f})")
     r50_meta = build_predefined("resnet50", 10, 32, device="meta")
     ex = torch.randn(1, 3, 32, 32, device="meta")
     best, med = timed(lambda: graph_from_module(r50_meta, 32, example=ex), args.repeats, device)
-    print(f"trace     same model on the meta device           {best * 1e3:7.1f} ms "
+    print(f"trace     one image on the meta device            {best * 1e3:7.1f} ms "
           f"(median {med * 1e3:.1f})")
     graph = graph_from_module(r50, 32)
     best, med = timed(lambda: ghn.predict(r50), args.repeats, device)
