@@ -38,7 +38,7 @@ from deepnetsbench.graph.graph import Graph
 __all__ = ["Method", "make_method", "DEFAULT_CKPT"]
 
 DEFAULT_CKPT = Path(__file__).resolve().parent / "ckpt" / "ghn2_cifar10_cpu.pt"
-URL = "https://github.com/facebookresearch/ppuda"  # the paper's code (not used here)
+URL = "baselines/ghn2/method.py"  # shipped with the suite: the code that ran is this file
 PAPER = "https://arxiv.org/abs/2110.13100"  # Knyazev et al., NeurIPS 2021 (GHN-2, GHN-1, MLP)
 
 
