@@ -59,10 +59,12 @@ def load_archive(
     force: bool = False,
 ) -> ImageDataset:
     """Decode the archive (or folder) at ``path`` into the cache and return the dataset
-    (see :func:`import_archive`; this also reads it into memory)."""
+    (see :func:`import_archive`; this also reads it into memory, except ImageNet, which is
+    memory-mapped)."""
+    mapped = canonical_name(name or archive_stem(path)) == "imagenet"
     return read_cache(import_archive(path, name, root, progress, image_size=image_size,
                                      crop=crop, train_per_class=train_per_class,
-                                     workers=workers, force=force))
+                                     workers=workers, force=force), mapped=mapped)
 
 
 def import_archive(
@@ -84,15 +86,22 @@ def import_archive(
     registered data (class count, image size, released content), else it is refused. A
     cache built from the same bytes, options and class names is reused. ``image_size``
     resizes every image to a square (shorter side to ``image_size / crop``, then a centre
-    crop); it defaults to the native size, except for ImageNet (224, crop 0.875).
-    ``train_per_class`` caps the train images kept per class (ImageNet default 0:
-    evaluation only needs the validation images). ``workers`` decoding processes (default
+    crop). ImageNet is its validation folder only, prepared as the official evaluation
+    does (:func:`deepnetsbench.data.imagenet.import_imagenet`). ``train_per_class`` caps the
+    train images kept per class. ``workers`` decoding processes (default
     2; 0 or 1 decode in this process). Memory stays bounded whatever the dataset's size.
     """
     path = Path(path).expanduser()
     if not path.exists():
         raise BenchError(f"archive {path} does not exist", "check the path given to --from")
     name = canonical_name(name or archive_stem(path))
+    if name == "imagenet":  # the validation set only, as the official evaluation reads it
+        from deepnetsbench.data.imagenet import CROP, import_imagenet
+
+        if image_size not in (None, CROP) or crop not in (None, 0.875):
+            raise BenchError("ImageNet is evaluated at 224 px (resize 256, centre crop 224)",
+                             "drop --image-size")
+        return import_imagenet(path, root, progress=progress, workers=workers, force=force)
     info = DATASETS.get(name)
     if info is not None and info.image_size is None:
         image_size = image_size or info.eval_size

@@ -45,11 +45,17 @@ def load_dataset(
 
     ``download=False`` never touches the network and raises a BenchError that says how to
     get the data. ``"synthetic"`` returns :func:`synthetic_dataset` (no cache).
-    ImageNet is local only: pass its folder (``train/``, ``val/`` class folders) as ``source``.
+    ImageNet is local only: its validation folder (``val/<wnid>/`` class folders) as
+    ``source``, ``$DEEPNETS_BENCH_IMAGENET`` or ``<root>/imagenet``; it is decoded once with
+    the official evaluation transform and memory-mapped (:mod:`deepnetsbench.data.imagenet`).
     """
     key = canonical_name(name)
     if key == "synthetic" and source is None:
         return synthetic_dataset()
+    if key == "imagenet":  # the validation folder, decoded once, memory-mapped
+        from deepnetsbench.data.imagenet import load_imagenet
+
+        return load_imagenet(root, source, progress=progress, verify=verify)
     if source is not None:
         return load_archive(source, name=key, root=root, progress=progress)
     path = cache_path(key, root)

@@ -43,6 +43,9 @@ class ImageDataset:
     class_names: list[str] | None = None
     source: str = ""  # where the images came from (archive path, torchvision, ...)
     extra: dict = field(default_factory=dict)  # free-form provenance
+    #: The images are memory-mapped from the cache (ImageNet): convert them batch by batch
+    #: (:meth:`iter_batches`, :meth:`raw_test`), never the whole split at once.
+    mapped: bool = False
 
     def __post_init__(self) -> None:
         self.classes = [str(c) for c in self.classes]
@@ -190,6 +193,23 @@ class ImageDataset:
         """Train split as normalized tensors; see :meth:`tensors`."""
         return self.tensors("train", image_size, channels, limit, indices)
 
+    def raw_test(self, image_size: int | None = None, limit: int | None = None,
+                 indices: Sequence[int] | np.ndarray | None = None
+                 ) -> tuple[RawImages, torch.Tensor]:
+        """The test images as :class:`RawImages` (uint8, normalised batch by batch where
+        they are used) and int64 labels: what the evaluator takes from a mapped dataset."""
+        import torch
+
+        x, y = self.test_x, self.test_y
+        if indices is not None:
+            idx = np.asarray(indices, dtype=np.int64)
+            x, y = x[idx], y[idx]
+        if limit is not None:
+            x, y = x[:limit], y[:limit]
+        mean, std = self.stats(3)
+        raw = RawImages(x, mean, std, image_size or self.image_size)
+        return raw, torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
+
     def iter_batches(
         self,
         split: str = "test",
@@ -252,3 +272,45 @@ def compute_stats(x: np.ndarray, chunk_bytes: int = 16 << 20
             total[ch] += int(hist @ levels)
             total_sq[ch] += int(hist @ (levels * levels))
     return stats_from_sums(total, total_sq, len(x) * per_image // c)
+
+
+class RawImages:
+    """uint8 ``[N, H, W, C]`` images (typically memory-mapped) that are normalised, turned to
+    3 channels and resized batch by batch on the device they are scored on, so that a split
+    never exists as one float32 tensor (ImageNet's 50,000 validation images: 30 GB). The
+    conversion is :meth:`ImageDataset.tensors`' own, applied per batch."""
+
+    def __init__(self, x: np.ndarray, mean: Sequence[float], std: Sequence[float],
+                 image_size: int):
+        self.x = x
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self.image_size = int(image_size)
+        self.channels = len(self.mean)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.x), self.channels, self.image_size, self.image_size)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batch(self, start: int, stop: int, device) -> torch.Tensor:
+        """Images ``start:stop`` as normalised float32 NCHW on ``device`` (channels-last
+        memory, the layout the evaluator feeds)."""
+        import torch
+        import torch.nn.functional as F
+
+        dev = torch.device(device)
+        t = torch.from_numpy(np.ascontiguousarray(self.x[start:stop], dtype=np.uint8))
+        if dev.type == "cuda":
+            t = t.pin_memory()
+        t = t.to(dev, non_blocking=True).permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
+        if t.shape[1] == 1 and self.channels == 3:
+            t = t.expand(-1, 3, -1, -1)
+        if t.shape[-2:] != (self.image_size, self.image_size):
+            t = F.interpolate(t, size=(self.image_size,) * 2, mode="bilinear", antialias=True,
+                              align_corners=False)
+        m = torch.tensor(self.mean, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
+        s = torch.tensor(self.std, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
+        return ((t - m) / s).contiguous(memory_format=torch.channels_last)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 
+from deepnetsbench.data.images import RawImages
 from deepnetsbench.errors import BenchError
 
 BN_MODES = ("batch", "running")
@@ -92,8 +93,8 @@ def eval_mode(model: nn.Module, bn_mode: str = "batch") -> Iterator[nn.Module]:
                     getattr(m, name).copy_(value)
 
 
-def _check_inputs(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> None:
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+def _check_inputs(x: torch.Tensor | RawImages, y: torch.Tensor, batch_size: int) -> None:
+    if not isinstance(x, torch.Tensor | RawImages) or not isinstance(y, torch.Tensor):
         raise BenchError("images and labels must be torch tensors", "pass x, y as tensors")
     if x.shape[0] != y.shape[0]:
         raise BenchError(
@@ -106,7 +107,7 @@ def _check_inputs(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> None:
             f"labels must be a 1-D integer tensor, got {y.dtype} {tuple(y.shape)}",
             "pass int64 class indices",
         )
-    if not x.is_floating_point():
+    if isinstance(x, torch.Tensor) and not x.is_floating_point():
         raise BenchError(
             f"images must be a float tensor (normalized NCHW), got {x.dtype}",
             "convert with ImageDataset.test_tensors()",
@@ -130,7 +131,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 def evaluate_accuracy(
     model: nn.Module,
-    x: torch.Tensor,
+    x: torch.Tensor | RawImages,
     y: torch.Tensor,
     batch_size: int = 64,
     device: str | torch.device = "cpu",
@@ -140,7 +141,9 @@ def evaluate_accuracy(
 ) -> tuple[float, float]:
     """Top-1 and top-5 accuracy (percent) of ``model`` on ``(x, y)`` under the protocol.
 
-    ``x``: float32 NCHW normalized images (CPU or already on ``device``), ``y``: int64 labels.
+    ``x``: float32 NCHW normalized images (CPU or already on ``device``), or
+    :class:`~deepnetsbench.data.images.RawImages` (uint8, converted batch by batch on
+    ``device``: memory-mapped ImageNet), ``y``: int64 labels.
     The model is moved to ``device`` (and stays there); its mode flags and buffers are
     restored afterwards. ``amp`` (bf16 autocast) applies on CUDA only. Top-5 uses
     ``k = min(5, num_classes)``. ``channels_last`` feeds the batches as NHWC: the same
@@ -151,16 +154,20 @@ def evaluate_accuracy(
     dev = resolve_device(device)
     model.to(dev)
     use_amp = bool(amp) and dev.type == "cuda"
-    pin = dev.type == "cuda" and x.device.type == "cpu"
+    raw = isinstance(x, RawImages)  # converted batch by batch on the device
+    pin = dev.type == "cuda" and not raw and x.device.type == "cpu"
     n = x.shape[0]
     correct = torch.zeros(2, dtype=torch.int64, device=dev)
     with eval_mode(model, bn_mode), torch.no_grad():
         for start in range(0, n, batch_size):
-            xb = x[start:start + batch_size]
             yb = y[start:start + batch_size]
-            if pin:
-                xb = xb.pin_memory()
-            xb = xb.to(dev, non_blocking=True)
+            if raw:
+                xb = x.batch(start, start + batch_size, dev)
+            else:
+                xb = x[start:start + batch_size]
+                if pin:
+                    xb = xb.pin_memory()
+                xb = xb.to(dev, non_blocking=True)
             if channels_last and xb.dim() == 4:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yb = yb.to(dev, non_blocking=True).long()

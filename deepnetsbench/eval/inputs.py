@@ -46,7 +46,8 @@ class ArchSuite:
 
 
 class EvalImages:
-    """The test images, converted to normalized tensors once and reused for every network.
+    """The test images, converted to normalized tensors once and reused for every network
+    (a memory-mapped dataset, ImageNet, stays uint8 and is converted batch by batch).
 
     On CUDA the tensors live on the GPU when they fit (else in pinned host memory), so no
     architecture pays for decoding, normalizing or re-uploading them. They stay in the
@@ -83,9 +84,13 @@ class EvalImages:
         if size in self._cache:
             self._cache.move_to_end(size)
             return self._cache[size]
-        x, y = self.dataset.test_tensors(image_size=size, channels=3, limit=self.limit,
-                                         indices=self.indices)
-        x, y = _place(x, self.device), _place(y, self.device)
+        if getattr(self.dataset, "mapped", False):  # ImageNet: uint8, converted per batch
+            x, y = self.dataset.raw_test(image_size=size, limit=self.limit, indices=self.indices)
+            y = _place(y, self.device)
+        else:
+            x, y = self.dataset.test_tensors(image_size=size, channels=3, limit=self.limit,
+                                             indices=self.indices)
+            x, y = _place(x, self.device), _place(y, self.device)
         self._cache[size] = (x, y)
         while len(self._cache) > 2:  # a predefined model at another size keeps both
             self._cache.popitem(last=False)
