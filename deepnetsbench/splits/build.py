@@ -121,10 +121,13 @@ def build_split(split: str, num: int | None = None, root=None, workers: int = 1,
     return path
 
 
-def build_predefined_split(path: Path, progress: bool = True) -> Path:
+def build_predefined_split(path: Path, progress: bool = True, names: list[str] | None = None,
+                           attrs: dict | None = None) -> Path:
+    """The PREDEFINED split file (``names``: a subset, e.g. the official two; ``attrs``
+    override the file's attributes, e.g. the ppuda release's)."""
     from deepnetsbench.splits.predefined import predefined_names, trace_predefined
 
-    names = predefined_names()
+    names = list(names) if names is not None else predefined_names()
     graphs, sizes = [], []
     bar = _progress(progress, "trace predefined", len(names), 0)
     try:
@@ -138,8 +141,8 @@ def build_predefined_split(path: Path, progress: bool = True) -> Path:
     cols = Columns.from_items([], graphs)
     cols.args = np.zeros(len(names), dtype=cols.args.dtype)
     cols.cell_offset = np.zeros(len(names) + 1, np.int64)
-    write_split(path, cols, split_attrs("predefined", len(names), None), names=names,
-                extra={"image_size": np.array(sizes, np.int32)})
+    write_split(path, cols, {**split_attrs("predefined", len(names), None), **(attrs or {})},
+                names=names, extra={"image_size": np.array(sizes, np.int32)})
     return path
 
 

@@ -431,6 +431,7 @@ def convert_release(folder: str | os.PathLike, out_dir: str | os.PathLike, train
         report["splits"][split] = summarize(split, work.shards, pub.get(split))
         works.append((work, md5s))
     check("the evaluation splits")
+    predefined = write_predefined(out_dir, pub.get("predefined"))
     if not train:  # keep what an earlier --train run found about the TRAIN file still there
         if split_path(out_dir, "train").exists() and "train" in old.get("splits", {}):
             report["sources"]["train"] = old["sources"].get("train")
@@ -458,4 +459,27 @@ def convert_release(folder: str | os.PathLike, out_dir: str | os.PathLike, train
         checks.update({k: v for k, v in summary["params"].items() if k.endswith("mismatches")})
         extra = {"source_files": report["sources"][work.source.kind], "checks": checks}
         paths.append(pack(work, out_dir, attrs, extra))
-    return paths
+    n_eval = sum(1 for work, _ in works if work.split != "train")
+    return paths[:n_eval] + [predefined] + paths[n_eval:]  # eval splits, PREDEFINED, TRAIN
+
+
+def write_predefined(out_dir: Path, published: list[int] | None) -> Path:
+    """The official PREDEFINED split (the CIFAR-adjusted ResNet-50 and the 12-cell ViT, the
+    first two of our PREDEFINED) in the release folder, so that ``--release ppuda --split
+    predefined`` evaluates exactly the published pair. The official loader builds them
+    from code (no stored graph), and so does this; their counts are checked against the
+    published ones."""
+    from deepnetsbench.splits.build import build_predefined_split
+    from deepnetsbench.splits.dataset import DeepNets1M
+    from deepnetsbench.splits.predefined import predefined_names
+
+    names = predefined_names()[:2]
+    attrs = {"generator_version": RELEASE, "source": RELEASE, "release": RELEASE,
+             "converter_version": CONVERTER_VERSION}
+    path = build_predefined_split(split_path(out_dir, "predefined"), progress=False,
+                                  names=names, attrs=attrs)
+    counts = [int(c) for c in DeepNets1M("predefined", path=path).num_params]
+    if published is not None and counts != [int(c) for c in published]:
+        raise BenchError(f"the PREDEFINED nets have {counts} parameters, the published ones "
+                         f"{list(published)}", "report it (docs/format.md)")
+    return path

@@ -33,7 +33,7 @@ def test_conversion_keeps_specs_counts_and_stored_graphs(official_folder, ours_p
                                                          eval_specs, tmp_path):
     folder = official_folder(row_order="global")
     paths = convert_release(folder, tmp_path / "out", published=ours_published)
-    assert [p.name for p in paths] == [f"deepnets1m_{s}.h5" for s in EVAL]
+    assert [p.name for p in paths] == [f"deepnets1m_{s}.h5" for s in (*EVAL, "predefined")]
     for split, path in zip(EVAL, paths):
         ds = DeepNets1M(split, path=path)
         assert ds.attrs["generator_version"] == "ppuda" and ds.attrs["params_verified"] == 1
@@ -266,3 +266,19 @@ def test_eval_only_rerun_keeps_the_train_findings(train_folder, tmp_path):
     convert_release(folder, tmp_path / "out", allow_mismatch=True)  # eval only
     report = json.loads((tmp_path / "out" / "ppuda_report.json").read_text())
     assert report["splits"]["train"]["nets"] == 23 and "train" in report["sources"]
+
+
+def test_the_official_predefined_pair_is_written_with_the_release(official_folder,
+                                                                   ours_published, tmp_path):
+    from deepnetsbench.leaderboard.ppuda import PREDEFINED_NAMES
+
+    convert_release(official_folder(), tmp_path / "out", published=ours_published)
+    ds = DeepNets1M("predefined", path=tmp_path / "out" / "deepnets1m_predefined.h5")
+    assert ds.record_names() == list(PREDEFINED_NAMES)
+    assert ds.attrs["generator_version"] == "ppuda"
+    published = json.loads(pc.PUBLISHED_PARAMS.read_text())["params"]["predefined"]
+    assert [int(c) for c in ds.num_params] == published  # 23,520,842 and 1,012,234
+    assert sum(p.numel() for p in ds[0].build_model(10, 32).parameters()) == published[0]
+    from deepnetsbench.releases import split_release  # built from code: registered by sha256
+
+    assert split_release("predefined", file_sha256(ds.path), generator_version="ppuda")
