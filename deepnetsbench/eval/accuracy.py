@@ -16,7 +16,7 @@ The batch size is fixed and never changed silently; the last batch holds the rem
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -138,6 +138,7 @@ def evaluate_accuracy(
     bn_mode: str = "batch",
     amp: bool = False,
     channels_last: bool = True,
+    on_batch: Callable[[int], None] | None = None,
 ) -> tuple[float, float]:
     """Top-1 and top-5 accuracy (percent) of ``model`` on ``(x, y)`` under the protocol.
 
@@ -148,7 +149,8 @@ def evaluate_accuracy(
     restored afterwards. ``amp`` (bf16 autocast) applies on CUDA only. Top-5 uses
     ``k = min(5, num_classes)``. ``channels_last`` feeds the batches as NHWC: the same
     numbers, and oneDNN's convolutions run 1.3-2.3x faster on CPU that way
-    (docs/protocol.md).
+    (docs/protocol.md). ``on_batch(images_done)`` is called after each batch is queued
+    (the progress bar; it does not wait for an asynchronous device).
     """
     _check_inputs(x, y, batch_size)
     dev = resolve_device(device)
@@ -182,5 +184,7 @@ def evaluate_accuracy(
                     "make the model return class logits",
                 )
             correct += _topk_correct_tensor(logits.float(), yb, (1, 5))
+            if on_batch is not None:
+                on_batch(min(n, start + batch_size))
     top1, top5 = (100.0 * c / n for c in correct.tolist())
     return float(top1), float(top5)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from deepnetsbench.errors import BenchError
+from deepnetsbench.eval.progress import RunProgress
 from deepnetsbench.results import Record, Results, save_results, utc_now
 
 __all__ = ["JOURNAL_KIND", "JOURNAL_VERSION", "Journal", "Terminated", "check_out",
@@ -187,25 +188,28 @@ def run_journaled(journal: Journal, todo: Sequence[Any], total: int, out: Path, 
                   describe: Callable[[Any], str], evaluate_one: Callable[[Any], Record],
                   finish: Callable[[str], Results], setup: Callable[[], None],
                   progress: bool = True, console: Any = None,
-                  teardown: Callable[[], None] | None = None) -> Results | None:
+                  teardown: Callable[[], None] | None = None,
+                  bar: RunProgress | None = None) -> Results | None:
     """Evaluate ``todo`` one item at a time, journaling each record as it finishes.
 
     Whatever ends the loop (done, Ctrl-C, SIGTERM, a crash), the results JSON is written from
     the journal once anything was done, so no finished work is lost; a run that failed before
     its first item leaves no results file behind. ``teardown`` (e.g. stopping the method's
-    worker) runs in every case. Shared by the architecture and episode suites.
+    worker) runs in every case. Shared by the architecture and episode suites. ``bar``
+    draws the progress (default: one counting items alike; ``progress=False``: none).
     """
     status = "complete"
     results = None
     console = console or _console()
+    bar = bar or RunProgress(progress, console, total, total - len(todo))
     try:
         with _sigterm_as_interrupt():
             if todo:
                 setup()
-                with _progress(progress, console, total, total - len(todo)) as bar:
+                with bar:
                     for item in todo:
                         name = describe(item)
-                        bar.describe(name)
+                        bar.start(item, name)
                         record = evaluate_one(item)
                         journal.append(record)
                         if record.status == "failed":
@@ -243,38 +247,3 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)  # a method's error message is not console markup
-
-
-class _Bar:
-    def __init__(self, progress: Any, task: Any):
-        self.progress, self.task = progress, task
-        self.ok = self.failed = 0
-
-    def describe(self, name: str) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, description=f"eval {name}")
-
-    def advance(self, ok: bool) -> None:
-        self.ok += ok
-        self.failed += not ok
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1, status=f"{self.ok} ok, {self.failed} failed")
-
-    def log(self, text: str) -> None:
-        if self.progress is not None:
-            self.progress.console.print(text, markup=True, highlight=False)
-
-
-@contextmanager
-def _progress(enabled: bool, console: Any, total: int, done: int) -> Iterator[_Bar]:
-    if not enabled:
-        yield _Bar(None, None)
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                  console=console) as progress:
-        task = progress.add_task("eval", total=total, completed=done,
-                                 status=f"{done} done before" if done else "")
-        yield _Bar(progress, task)

@@ -38,6 +38,7 @@ from deepnetsbench.eval.inputs import (
 from deepnetsbench.eval.isolation import MethodRef, Predictor, make_predictor, method_ref
 from deepnetsbench.eval.journal import Journal, check_out, journal_path, run_journaled
 from deepnetsbench.eval.methods import LoadedMethod, MethodMeta
+from deepnetsbench.eval.progress import RunProgress, run_cost
 from deepnetsbench.eval.scoring import (
     BN_MODE,
     RecordContext,
@@ -194,18 +195,27 @@ def run_evaluation(method: LoadedMethod | MethodRef | str, suite: ArchSuite, dat
     todo = [i for i in indices if i not in journal.records]
     if not todo:
         known_meta(predictor, journal)
+    console = console or _stderr()
+    bar = RunProgress(cfg.progress, console, len(indices), len(indices) - len(todo),
+                      device=str(device))
 
     def setup() -> None:
         start_predictor(predictor, journal)
         images.tensors()  # prepared once, before the first architecture
+        if cfg.progress:  # what the run will cost, before its first architecture
+            cost = run_cost(suite, todo, images)
+            bar.set_weights(cost.weights())
+            console.print(cost.line(), highlight=False)
 
     return run_journaled(
         journal, todo, len(indices), out,
         describe=lambda i: str(suite[i].name),
-        evaluate_one=lambda i: evaluate_arch(suite[i], predictor, images, cfg, device, hooks),
+        evaluate_one=lambda i: evaluate_arch(suite[i], predictor, images, cfg, device, hooks,
+                                             progress=bar),
         finish=lambda status: _results(predictor, suite, images, cfg, device, journal, indices,
                                        status),
-        setup=setup, progress=cfg.progress, console=console, teardown=predictor.close)
+        setup=setup, progress=cfg.progress, console=console, teardown=predictor.close,
+        bar=bar)
 
 
 def run_extra(predictor: Predictor) -> dict[str, Any]:

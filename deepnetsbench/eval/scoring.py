@@ -114,6 +114,21 @@ def _free_cuda(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
+def _reporter(progress: Any, device: torch.device, total: int) -> Callable[[int], None] | None:
+    """Tell ``progress`` the images scored; while it times the first batches, wait for an
+    asynchronous device first, so that its clock measures computing, not queueing."""
+    if progress is None:
+        return None
+    progress.images(0, total)
+
+    def report(done: int) -> None:
+        if device.type == "cuda" and progress.measuring:
+            torch.cuda.synchronize(device)
+        progress.images(done, total)
+
+    return report
+
+
 def hook_name(hook: Any) -> str:
     return str(getattr(hook, "name", None) or getattr(hook, "__name__", None)
                or type(hook).__name__)
@@ -121,11 +136,12 @@ def hook_name(hook: Any) -> str:
 
 def evaluate_arch(rec: Any, predictor: Predictor, images: Any, cfg: Any, device: torch.device,
                   hooks: Sequence[RecordHook] = (), support: tuple | None = None,
-                  job_rec: Any = None) -> Record:
+                  job_rec: Any = None, progress: Any = None) -> Record:
     """Predict, check and score one architecture; any failure becomes a failed Record.
 
     ``support`` is the episode's support set (episode suites); ``job_rec`` is what the
-    method's worker gets as the architecture (default ``rec``)."""
+    method's worker gets as the architecture (default ``rec``); ``progress`` (a
+    :class:`~deepnetsbench.eval.progress.RunProgress`) is told the images scored."""
     fields: dict[str, Any] = {"index": int(rec.index), "name": str(rec.name)}
     size = max(images.image_size, int(getattr(rec, "image_size", 0) or 0))
     if size != images.image_size:
@@ -177,7 +193,8 @@ def evaluate_arch(rec: Any, predictor: Predictor, images: Any, cfg: Any, device:
     x, y = images.tensors(size)
     try:
         top1, top5 = evaluate_accuracy(model, x, y, batch_size=cfg.batch_size, device=device,
-                                       bn_mode=BN_MODE)
+                                       bn_mode=BN_MODE, on_batch=_reporter(progress, device,
+                                                                           len(y)))
     except Exception as err:  # noqa: BLE001 - recorded, the run goes on
         _free_cuda(device)
         if is_oom(err):
