@@ -163,6 +163,8 @@ def convert_ppuda_cmd(folder, train, allow_mismatch, workers, published_params, 
         raise
     for path in paths:
         click.echo(f"wrote {path}")
+    click.echo(f"wrote {out / 'deepnets1m_predefined.h5'} (the official PREDEFINED pair, "
+               "built from code)")
     click.echo(f"checks: {out / 'ppuda_report.json'}")
 
 

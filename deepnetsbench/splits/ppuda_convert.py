@@ -395,7 +395,8 @@ def convert_release(folder: str | os.PathLike, out_dir: str | os.PathLike, train
                     published: str | os.PathLike | None = None,
                     progress: bool = False) -> list[Path]:
     """Convert the official files in ``folder`` into split files in ``out_dir`` (the
-    ``ppuda`` release folder); returns their paths. Refuses (:class:`ParamMismatch`, with
+    ``ppuda`` release folder); returns their paths (the official PREDEFINED pair is written
+    beside them, :func:`write_predefined`). Refuses (:class:`ParamMismatch`, with
     the report written) when a parameter count differs, unless ``allow_mismatch``."""
     from deepnetsbench.releases import ppuda_release
 
@@ -431,7 +432,7 @@ def convert_release(folder: str | os.PathLike, out_dir: str | os.PathLike, train
         report["splits"][split] = summarize(split, work.shards, pub.get(split))
         works.append((work, md5s))
     check("the evaluation splits")
-    predefined = write_predefined(out_dir, pub.get("predefined"))
+    write_predefined(out_dir, pub.get("predefined"))
     if not train:  # keep what an earlier --train run found about the TRAIN file still there
         if split_path(out_dir, "train").exists() and "train" in old.get("splits", {}):
             report["sources"]["train"] = old["sources"].get("train")
@@ -459,8 +460,7 @@ def convert_release(folder: str | os.PathLike, out_dir: str | os.PathLike, train
         checks.update({k: v for k, v in summary["params"].items() if k.endswith("mismatches")})
         extra = {"source_files": report["sources"][work.source.kind], "checks": checks}
         paths.append(pack(work, out_dir, attrs, extra))
-    n_eval = sum(1 for work, _ in works if work.split != "train")
-    return paths[:n_eval] + [predefined] + paths[n_eval:]  # eval splits, PREDEFINED, TRAIN
+    return paths
 
 
 def write_predefined(out_dir: Path, published: list[int] | None) -> Path:

@@ -33,7 +33,7 @@ def test_conversion_keeps_specs_counts_and_stored_graphs(official_folder, ours_p
                                                          eval_specs, tmp_path):
     folder = official_folder(row_order="global")
     paths = convert_release(folder, tmp_path / "out", published=ours_published)
-    assert [p.name for p in paths] == [f"deepnets1m_{s}.h5" for s in (*EVAL, "predefined")]
+    assert [p.name for p in paths] == [f"deepnets1m_{s}.h5" for s in EVAL]
     for split, path in zip(EVAL, paths):
         ds = DeepNets1M(split, path=path)
         assert ds.attrs["generator_version"] == "ppuda" and ds.attrs["params_verified"] == 1

@@ -65,7 +65,7 @@ def _sums(srv):
 def test_download_checks_md5_unpacks_and_converts(server, tmp_path):
     paths = download_official(tmp_path, server.url, progress=False, checksums=_sums(server),
                               allow_mismatch=True)
-    assert [p.parent for p in paths] == [tmp_path / "ppuda"] * 7  # + the official PREDEFINED
+    assert [p.parent for p in paths] == [tmp_path / "ppuda"] * 6
     raw = tmp_path / "official"
     assert (raw / "deepnets1m_meta" / "deepnets1m_eval_meta.json").is_file()  # tar -xf in place
     assert md5(raw / "deepnets1m_eval.hdf5") == md5(server.folder / "deepnets1m_eval.hdf5")
