@@ -45,6 +45,9 @@ SLOW = {
         "an eval subprocess killed mid-run, then resumed (~5-10 s)",
     "tests/data/test_data_importer.py::test_224px_import_streams_in_bounded_memory":
         "imports a large 224 px archive to bound its memory (~12 s)",
+    "tests/test_docs_guide.py::test_every_block_of_the_guide_runs":
+        "docs/guide.md end to end: builds TRAIN and TEST, trains, three eval runs with "
+        "their workers (80 s at load 6 on the shared 2-core machine)",
 }
 
 

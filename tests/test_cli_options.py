@@ -4,6 +4,8 @@ everywhere, ``-h`` everywhere, one ``--root`` meaning, grouped top-level help.""
 from __future__ import annotations
 
 import re
+import shlex
+from pathlib import Path
 
 import click
 import pytest
@@ -120,3 +122,29 @@ def test_help_examples_name_real_commands_and_options():
         for word in rest:
             if word.startswith("--"):
                 assert word.split("=")[0] in options, (line, word)
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+@pytest.mark.parametrize("page", ["overview.md", "guide.md", "cli.md"])
+def test_doc_command_lines_name_real_commands_and_options(page):
+    """Every `deepnets-bench ...` line in a code block of the page runs a real command with
+    options it has (the guide's blocks also run: tests/test_docs_guide.py)."""
+    commands = dict(ALL)
+    text = (DOCS / page).read_text(encoding="utf-8")
+    lines = [ln for block in re.findall(r"^```bash\n(.*?)^```", text, re.M | re.S)
+             for ln in block.splitlines() if ln.startswith("deepnets-bench ")]
+    assert lines or page == "cli.md"
+    for line in lines:
+        words = shlex.split(line, comments=True)[1:]
+        path = (words[0],) if (words[0],) in commands else None
+        if len(words) > 1 and (words[0], words[1]) in commands:
+            path = (words[0], words[1])
+        assert path, line
+        params = commands[path].params
+        options = {o for p in params for o in (*getattr(p, "opts", ()),
+                                                *getattr(p, "secondary_opts", ()))}
+        for word in words[len(path):]:
+            if word.startswith("--"):
+                assert word.split("=")[0] in options, (page, line, word)
