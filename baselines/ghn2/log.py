@@ -12,8 +12,11 @@ __all__ = ["mean_stats", "append_jsonl", "ProgressBar"]
 
 
 def mean_stats(window: list[dict], step: int, lr: float, elapsed: float, skipped: int) -> dict:
-    keys = ("loss", "net_loss", "acc", "grad_norm", "nodes")
+    keys = ("loss", "net_loss", "acc", "nodes")
     rec = {k: float(np.mean([w[k] for w in window])) for k in keys}
+    norms = [w["grad_norm"] for w in window if np.isfinite(w["grad_norm"])]
+    rec["grad_norm"] = float(np.mean(norms)) if norms else None
+    rec["nonfinite"] = int(sum(w.get("nonfinite", 0) for w in window))  # steps dropped
     rec.update(step=step, lr=lr, elapsed_s=round(elapsed, 2), skipped=skipped)
     return rec
 

@@ -290,10 +290,14 @@ class Trainer:
                     p.grad = torch.zeros_like(p)
                 torch.distributed.all_reduce(p.grad)
         norm = nn.utils.clip_grad_norm_(self.ghn.parameters(), self.cfg.grad_clip)
-        self.opt.step()
+        finite = bool(torch.isfinite(norm))
+        if finite:
+            self.opt.step()
+        # else: an overflowing gradient would turn into NaN weights once clipped (inf * 0);
+        # the step is dropped, as the released recipe's GradScaler and NaN-loss skip do
         return {"loss": float(loss), "net_loss": float(np.mean(losses)),
                 "acc": float(np.mean(accs)), "grad_norm": float(norm),
-                "nodes": sum(n.graph.num_nodes for n in nets)}
+                "nonfinite": int(not finite), "nodes": sum(n.graph.num_nodes for n in nets)}
 
     # -- validation -----------------------------------------------------------------------
     def validation_specs(self) -> list[ArchSpec]:

@@ -71,6 +71,33 @@ def test_loss_decreases(tmp_path, images):
     assert after < before - 0.05, (before, after)
 
 
+def test_overflowing_gradient_drops_the_step(tmp_path, images, monkeypatch):
+    """An inf gradient norm must not reach Adam: clipping it gives inf * 0 = NaN weights."""
+    import baselines.ghn2.trainer as trainer_mod
+
+    real = trainer_mod.net_losses
+
+    tr = make_trainer(tmp_path, images)
+    before = {k: v.clone() for k, v in tr.ghn.state_dict().items()}
+
+    def inf_losses(ghn, *args, **kwargs):
+        loss, losses, accs = real(ghn, *args, **kwargs)
+        p = next(ghn.parameters())
+        p.grad = torch.full_like(p, float("inf"))
+        return loss, losses, accs
+
+    monkeypatch.setattr(trainer_mod, "net_losses", inf_losses)
+    stats = tr.train_step()
+    assert stats["nonfinite"] == 1
+    after = tr.ghn.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    monkeypatch.setattr(trainer_mod, "net_losses", real)
+    stats = tr.train_step()
+    assert stats["nonfinite"] == 0
+    assert all(torch.isfinite(v).all() for v in tr.ghn.state_dict().values())
+    assert any(not torch.equal(before[k], v) for k, v in tr.ghn.state_dict().items())
+
+
 def test_same_seed_same_ghn_other_seed_differs(tmp_path, images):
     a = make_trainer(tmp_path / "a", images, seed=3)
     b = make_trainer(tmp_path / "b", images, seed=3)
