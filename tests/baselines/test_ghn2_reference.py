@@ -14,6 +14,7 @@ from baselines.ghn2.method import DEFAULT_CKPT
 from deepnetsbench.eval.methods import load_method
 from deepnetsbench.eval.runner import ArchSuite, EvalConfig, run_evaluation
 from deepnetsbench.results import SplitInfo
+from deepnetsbench.space.sampler import GENERATOR_VERSION
 from deepnetsbench.splits import DeepNets1M, generate_split
 
 pytestmark = pytest.mark.shared
@@ -24,14 +25,12 @@ def test_reference_checkpoint_beats_random_init(shared_cifar10, tmp_path, one_th
     if not DEFAULT_CKPT.is_file():
         pytest.skip(f"{DEFAULT_CKPT} is absent")
     header = torch.load(DEFAULT_CKPT, map_location="cpu", weights_only=True)
-    if header.get("format_version") == 1:
-        # written for our GHN variant before it became the released architecture;
-        # load_ghn refuses it (tests/baselines/test_ghn2_checkpoint.py) until it is retrained
-        pytest.skip(f"{DEFAULT_CKPT.name} is a format-1 checkpoint awaiting retraining")
+    assert header.get("format_version") != 1, "the committed checkpoint must be retrained"
     generate_split("test", 3, root=tmp_path, progress=False)
     ds = DeepNets1M("test", root=tmp_path)
-    suite = ArchSuite(ds, SplitInfo(name="test", sha256=ds.sha256, generator_version="1.0",
-                                    num_items=len(ds)))
+    info = SplitInfo(name="test", sha256=ds.sha256, generator_version=GENERATOR_VERSION,
+                     num_items=len(ds))
+    suite = ArchSuite(ds, info)
     scores = {}
     for name in ("baselines/ghn2/method.py", "kaiming"):
         cfg = EvalConfig(out=tmp_path / f"{name.replace('/', '_')}.json", eval_images=500,
