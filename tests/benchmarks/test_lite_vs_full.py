@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from deepnetsbench.results import example_results
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "lite_vs_full.py"
-
-
-@pytest.fixture(scope="module")
-def lvf():
-    spec = importlib.util.spec_from_file_location("lite_vs_full", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_compare_figures(lvf):
