@@ -68,3 +68,14 @@ def _untimed(records) -> list[dict]:
 def untimed():
     """untimed(records) -> comparable dicts: records equal "timings aside"."""
     return _untimed
+
+
+@pytest.fixture()
+def ctrl_c():
+    """Ctrl-C raises KeyboardInterrupt here even when the test run itself was started with
+    SIGINT ignored (e.g. in the background under nohup)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -98,17 +98,6 @@ def test_default_out():
     assert default_out("runs/my ghn.py", "wide", "cifar10", True) == "my_ghn-wide-mock.json"
 
 
-@pytest.fixture()
-def ctrl_c():
-    """Ctrl-C raises KeyboardInterrupt here even when the test run itself was started with
-    SIGINT ignored (e.g. in the background under nohup)."""
-    import signal
-
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_ctrl_c_and_sigterm_keep_done_work_and_exit_130(cli, mock_root, tmp_path, monkeypatch,
                                                         ctrl_c, sig):

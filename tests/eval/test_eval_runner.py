@@ -184,17 +184,6 @@ def _log(path) -> list[int]:
     return [int(x) for x in path.read_text().split()] if path.exists() else []
 
 
-@pytest.fixture()
-def ctrl_c():
-    """Ctrl-C raises KeyboardInterrupt here even when the test run itself was started with
-    SIGINT ignored (e.g. in the background under nohup)."""
-    import signal
-
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 def test_resume_after_interrupt_computes_only_the_rest(run_eval, method_file, tmp_path,
                                                        monkeypatch, ctrl_c):
     path = method_file(COUNTING)
