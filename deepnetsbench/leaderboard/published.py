@@ -63,6 +63,7 @@ class PublishedMethod:
     num_params: int | None  # parameters of the predictor (official checkpoints)
     trained_on: str
     description: str
+    training_budget: str  # as the paper states it (the board's Training column)
 
 
 _GHN_DATA = "DeepNets-1M TRAIN (1M architectures) with the first 45,000 CIFAR-10 training images"
@@ -70,17 +71,21 @@ METHODS = (
     PublishedMethod("ghn2_test_acc", "GHN-2", 1_620_764, _GHN_DATA,
                     "GHN-2: gated graph hypernetwork with virtual edges, parameter "
                     "normalisation and meta-batches of 8 architectures; one forward pass "
-                    f"predicts every parameter (official checkpoint ghn2_cifar10.pt, {CODE_URL})."),
+                    f"predicts every parameter (official checkpoint ghn2_cifar10.pt, {CODE_URL}).",
+                    "300 epochs, ~4.9 days on 1 Quadro RTX 6000 GPU (paper)"),
     PublishedMethod("ghn1_test_acc", "GHN-1", 1_620_668, _GHN_DATA,
                     "GHN-1 (Zhang et al., 2019) trained on DeepNets-1M with meta-batches of one "
-                    f"architecture (official checkpoint ghn1_cifar10.pt, {CODE_URL})."),
+                    f"architecture (official checkpoint ghn1_cifar10.pt, {CODE_URL}).",
+                    "300 epochs, meta-batch 1 (paper; time not stated)"),
     PublishedMethod("mlp_test_acc", "MLP hypernetwork", 1_614_396, _GHN_DATA,
                     "The paper's MLP baseline: GHN-2's node embeddings and decoder without "
-                    f"graph message passing (official checkpoint mlp_cifar10.pt, {CODE_URL})."),
+                    f"graph message passing (official checkpoint mlp_cifar10.pt, {CODE_URL}).",
+                    "300 epochs (paper; time not stated)"),
     PublishedMethod("test_acc", "SGD 50 epochs", None, "each architecture on CIFAR-10 training images",
                     "Not a parameter predictor: every architecture trained from scratch for 50 "
                     "epochs of SGD (momentum 0.9, lr 0.025, weight decay 3e-4, batch 96, cosine "
-                    f"schedule), the paper's reference ({CODE_URL}, experiments/sgd/train_net.py)."),
+                    f"schedule), the paper's reference ({CODE_URL}, experiments/sgd/train_net.py).",
+                    "50 epochs of SGD per architecture (paper)"),
 )
 MEASURED = ("top-1 (%) on the 10,000 CIFAR-10 test images, batch 64, BatchNorm with batch "
             "statistics (the official experiments/eval_ghn.py)")
@@ -186,6 +191,7 @@ def _results(split: str, method: PublishedMethod, records: list[Record], counts_
         dataset=DatasetInfo(name=DATASET, content_sha256=data_sha, num_test=10_000),
         method=MethodInfo(name=method.name, version="paper", url=PAPER_URL, paper=PAPER_URL,
                           num_params=method.num_params, trained_on=method.trained_on,
+                          training_budget=method.training_budget,
                           description=method.description),
         environment=Environment(deepnets_bench="n/a (published figures)", python=nr, torch=nr,
                                 torchvision=nr, device=nr, cpu=nr, platform=nr),

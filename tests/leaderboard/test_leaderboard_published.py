@@ -234,6 +234,11 @@ def test_the_boards_published_entries_hold_the_papers_figures(monkeypatch):
     resnet, vit = entries[("predefined", "GHN-2")][1].results.records
     assert (resnet.name, resnet.top1, vit.name, vit.top1) == ("resnet50", 58.62,
                                                              "deepnets_vit", 11.41)
+    # the Training column says what the paper spent, not "budget not stated"
+    budgets = {m: e.results.method.training_budget for (s, m), (_, e) in entries.items()
+               if s == "test"}
+    assert budgets["GHN-2"].startswith("300 epochs, ~4.9 days")
+    assert budgets["SGD 50 epochs"].startswith("50 epochs") and all(budgets.values())
 
 
 @pytest.mark.skipif(not OFFICIAL_GIT.exists(), reason="needs the official repository's mirror")
